@@ -1,0 +1,282 @@
+"""The check framework: one definition per exercise, used by notebooks and the grader alike.
+
+An :class:`Exercise` holds the reference, the cases it is checked on and a catalogue of
+plausible wrong answers (:class:`Mistake`). Checking is split in two so the grader can run
+the learner's code in a sandbox and judge it outside:
+
+* :func:`run_case` calls the learner's function on one case (the only step that runs their
+  code) and returns an :class:`Outcome` made only of plain tensors and strings;
+* :func:`judge` compares an outcome with the reference and, on a mismatch, looks the answer
+  up in the mistake catalogue to name the likely mistake.
+
+The learner's output is never trusted: it is converted to a plain ``torch.Tensor`` (anything
+else is reported as a wrong type) and compared here, so an object whose ``__eq__`` always
+returns True cannot pass.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import torch
+
+PASS, FAIL = "✅", "❌"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One input to an exercise: positional ``args`` and a readable ``label``."""
+
+    label: str
+    args: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A plausible wrong answer: ``answer`` has the exercise's signature and makes the mistake."""
+
+    name: str
+    hint: str
+    answer: Callable[..., torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """An exercise: the function a learner writes, its reference, cases and mistake catalogue."""
+
+    name: str
+    signature: str
+    reference: Callable[..., torch.Tensor]
+    make_cases: Callable[[], list[Case]]
+    mistakes: tuple[Mistake, ...] = ()
+
+    def check(self, fn: Callable[..., Any], *, verbose: bool = True) -> CheckResult:
+        """Run ``fn`` on every case, print the verdict and return the :class:`CheckResult`."""
+        result = check_function(self, fn)
+        if verbose:
+            print(result.message)
+        return result
+
+
+@dataclass
+class Outcome:
+    """What the learner's function did on one case, as plain data (safe to send between processes)."""
+
+    output: torch.Tensor | None = None
+    error: str | None = None  # "TypeError: ..." when the function raised or returned a non-tensor
+    raised: bool = False  # True when ``error`` comes from an exception in the learner's code
+    inputs_modified: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """The verdict on one case."""
+
+    label: str
+    passed: bool
+    problem: str = ""
+    hint: str = ""
+
+
+@dataclass
+class CheckResult:
+    """Truthy iff every case passed; ``score`` is the fraction of cases passed."""
+
+    name: str
+    cases: list[CaseResult]
+    message: str
+
+    @property
+    def passed(self) -> bool:
+        return all(case.passed for case in self.cases)
+
+    @property
+    def score(self) -> float:
+        return sum(case.passed for case in self.cases) / len(self.cases)
+
+    def grade(self, points: float) -> float:
+        """Points earned out of ``points`` (partial credit by fraction of cases)."""
+        return round(self.score * points, 2)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __repr__(self) -> str:
+        passed = sum(case.passed for case in self.cases)
+        return f"<CheckResult {self.name}: {passed}/{len(self.cases)} cases passed>"
+
+
+def as_plain_tensor(value: object) -> torch.Tensor:
+    """Detach ``value`` into a plain CPU ``torch.Tensor``; raise ``TypeError`` for anything else.
+
+    Only ``torch.Tensor`` and ``nn.Parameter`` are accepted: a tensor subclass could override
+    comparisons, so it is refused rather than unwrapped.
+    """
+    if type(value) not in (torch.Tensor, torch.nn.Parameter):
+        kind = "a tensor subclass" if isinstance(value, torch.Tensor) else "not a tensor"
+        raise TypeError(f"expected a torch.Tensor, got {type(value).__name__} ({kind})")
+    return torch.Tensor.detach(value).cpu().clone()
+
+
+def _clone_args(args: Sequence[Any]) -> tuple[Any, ...]:
+    return tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in args)
+
+
+def run_case(fn: Callable[..., Any], case: Case) -> Outcome:
+    """Call the learner's ``fn`` on fresh copies of ``case.args``; never raises."""
+    args = _clone_args(case.args)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            value = fn(*args)
+        except Exception as exc:  # the learner's bug is feedback, not a crash
+            return Outcome(error=f"{type(exc).__name__}: {exc}", raised=True)
+    outcome = Outcome(warnings=[f"{w.category.__name__}: {w.message}" for w in caught])
+    outcome.inputs_modified = any(
+        isinstance(a, torch.Tensor) and not torch.equal(a, original) for a, original in zip(args, case.args)
+    )
+    try:
+        outcome.output = as_plain_tensor(value)
+    except TypeError as exc:
+        outcome.error = f"your function returned {type(value).__name__}: {exc}"
+    return outcome
+
+
+def tolerance(dtype: torch.dtype) -> tuple[float, float]:
+    """(rtol, atol) for comparing results in ``dtype``; atol is scaled by the reference's size."""
+    return (1e-9, 1e-9) if dtype == torch.float64 else (1e-4, 1e-5)
+
+
+def close(actual: torch.Tensor, expected: torch.Tensor) -> bool:
+    """Same shape and values within the dtype's tolerance (dtype itself is judged separately)."""
+    if actual.shape != expected.shape:
+        return False
+    rtol, atol = tolerance(expected.dtype)
+    scale = max(1.0, expected.abs().max().item()) if expected.numel() else 1.0
+    return torch.allclose(actual.to(expected.dtype), expected, rtol=rtol, atol=atol * scale, equal_nan=False)
+
+
+def _mistake_outputs(exercise: Exercise, case: Case) -> list[tuple[Mistake, torch.Tensor | str]]:
+    """Each catalogued mistake's output on ``case`` (or its error message)."""
+    results: list[tuple[Mistake, torch.Tensor | str]] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a wrong answer's warnings are not the learner's
+        for mistake in exercise.mistakes:
+            try:
+                results.append((mistake, mistake.answer(*_clone_args(case.args))))
+            except Exception as exc:
+                results.append((mistake, f"{type(exc).__name__}: {exc}"))
+    return results
+
+
+def diagnose(exercise: Exercise, case: Case, outcome: Outcome) -> str:
+    """The hint of the catalogued mistake that reproduces the learner's answer exactly, or ''."""
+    for mistake, produced in _mistake_outputs(exercise, case):
+        if isinstance(produced, str):
+            if outcome.raised and produced == outcome.error:
+                return mistake.hint
+        elif outcome.output is not None and close(outcome.output, produced.detach()):
+            return mistake.hint
+    return ""
+
+
+def _same_rows_reordered(actual: torch.Tensor, expected: torch.Tensor) -> bool:
+    """True when ``actual`` holds the reference's rows along dim -2, in another order."""
+    if actual.shape != expected.shape or actual.ndim < 2:
+        return False
+    a = actual.to(expected.dtype).flatten(0, -3) if actual.ndim > 2 else actual.to(expected.dtype)[None]
+    e = expected.flatten(0, -3) if expected.ndim > 2 else expected[None]
+    rtol, atol = tolerance(expected.dtype)
+    for a_rows, e_rows in zip(a, e):  # each (N, D)
+        matches = torch.isclose(a_rows[:, None, :], e_rows[None, :, :], rtol=rtol, atol=atol).all(-1)
+        if not matches.any(1).all():
+            return False
+    return True
+
+
+def _problem(case: Case, outcome: Outcome, expected: torch.Tensor) -> str:
+    """What is wrong with ``outcome`` on ``case``, in one sentence ('' when it is right)."""
+    if outcome.error is not None:
+        return outcome.error if not outcome.raised else f"your function raised {outcome.error}"
+    actual = outcome.output
+    assert actual is not None
+    if actual.shape != expected.shape:
+        return f"output shape {tuple(actual.shape)}, expected {tuple(expected.shape)}"
+    if actual.dtype != expected.dtype:
+        return f"output dtype {actual.dtype}, expected {expected.dtype} (the inputs' dtype): don't convert"
+    if outcome.inputs_modified:
+        return "your function changed its input in place; compute a new tensor instead"
+    if torch.isnan(actual).any() and not torch.isnan(expected).any():
+        return "output contains NaN"
+    if close(actual, expected):
+        return ""
+    diff = (actual - expected).abs()
+    where = tuple(int(i) for i in torch.unravel_index(diff.argmax(), diff.shape))
+    if _same_rows_reordered(actual, expected):
+        return f"the right rows come out in the wrong order (first difference at index {where})"
+    return f"values differ from the reference: max |difference| {diff.max().item():.3g} at index {where}"
+
+
+def judge(exercise: Exercise, case: Case, outcome: Outcome) -> CaseResult:
+    """Compare the learner's ``outcome`` on ``case`` with the reference and name the mistake."""
+    expected = exercise.reference(*_clone_args(case.args)).detach()
+    problem = _problem(case, outcome, expected)
+    if not problem:
+        return CaseResult(case.label, True)
+    return CaseResult(case.label, False, problem, diagnose(exercise, case, outcome))
+
+
+_HARD_CODED_HINT = (
+    "It works on some cases but fails on others: read sizes from the inputs (`image.shape`, "
+    "`weight.shape`, the arguments) instead of hard-coding the post's 1x3x8x8 example."
+)
+_ORDER_HINT = (
+    "Patches must be in reading order: left to right along a row, then the next row down "
+    "(row-major, like `F.unfold`)."
+)
+
+
+def summarize(exercise: Exercise, results: list[CaseResult], warning_lines: Sequence[str] = ()) -> str:
+    """The learner-facing message: a verdict, one line per case and, on failure, a hint."""
+    passed = sum(r.passed for r in results)
+    if passed == len(results):
+        lines = [f"{PASS} {exercise.name}: all {len(results)} cases pass."]
+    else:
+        lines = [f"{FAIL} {exercise.name}: {passed} of {len(results)} cases pass."]
+    lines += [f"   {PASS if r.passed else FAIL} {r.label}" for r in results]
+    failed = [r for r in results if not r.passed]
+    if failed:
+        first = failed[0]
+        hint = first.hint
+        if not hint and "wrong order" in first.problem:
+            hint = _ORDER_HINT
+        if not hint and passed and first.problem.startswith("your function raised"):
+            hint = _HARD_CODED_HINT
+        lines += ["", f"First failing case: {first.label}", f"   Problem: {first.problem}"]
+        lines += [f"   Hint: {hint}"] if hint else [f"   Expected: {exercise.signature}"]
+    for warning_line in dict.fromkeys(warning_lines):
+        lines.append(f"   Note: your code warned {warning_line}")
+    return "\n".join(lines)
+
+
+def check_function(exercise: Exercise, fn: Callable[..., Any]) -> CheckResult:
+    """Run and judge ``fn`` on every case of ``exercise``; never raises on a wrong answer."""
+    if not callable(fn):
+        return report(exercise, [], error=f"pass the function itself, e.g. check.{exercise.name}({exercise.name}), not a {type(fn).__name__}")
+    cases = exercise.make_cases()
+    outcomes = [run_case(fn, case) for case in cases]
+    return report(exercise, [judge(exercise, c, o) for c, o in zip(cases, outcomes)],
+                  warning_lines=[w for o in outcomes for w in o.warnings])
+
+
+def report(
+    exercise: Exercise, results: list[CaseResult], *, error: str = "", warning_lines: Sequence[str] = ()
+) -> CheckResult:
+    """Build the :class:`CheckResult`; ``error`` fails every case with one reason."""
+    if error:
+        results = [CaseResult(case.label, False, error) for case in exercise.make_cases()]
+        return CheckResult(exercise.name, results, f"{FAIL} {exercise.name}: {error}")
+    return CheckResult(exercise.name, results, summarize(exercise, results, warning_lines))

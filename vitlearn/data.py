@@ -1,0 +1,40 @@
+"""Data that ships inside installed packages: nothing is downloaded at run time."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from vitlearn._validate import require_positive_int
+
+SAMPLE_PHOTO = "grace_hopper.jpg"  # a real photograph bundled with matplotlib (600 x 512 RGB)
+
+
+def _load_photo() -> torch.Tensor:
+    """The bundled photograph as a ``(1, 3, H, W)`` float tensor in [0, 1]."""
+    import matplotlib.cbook as cbook
+    import matplotlib.image as mpimg
+
+    with cbook.get_sample_data(SAMPLE_PHOTO) as file:
+        pixels = torch.from_numpy(mpimg.imread(file, format="jpg").copy())  # (H, W, 3) uint8
+    return pixels.permute(2, 0, 1).unsqueeze(0).float() / 255.0  # (1, 3, H, W)
+
+
+def sample_image(size: int | tuple[int, int] | None = 224) -> torch.Tensor:
+    """A real photograph (Grace Hopper, shipped with matplotlib) as ``(1, 3, H, W)`` in [0, 1].
+
+    ``size`` is the output ``(H, W)``, or one int for a square centre crop of that side;
+    ``None`` keeps the original 600 x 512. Pick a multiple of the patch size (224 = 14 x 16).
+    """
+    photo = _load_photo()  # (1, 3, 600, 512)
+    if size is None:
+        return photo
+    if isinstance(size, int):
+        side = min(photo.shape[-2:])
+        top = (photo.shape[-2] - side) // 2
+        photo = photo[..., top : top + side, :side]  # (1, 3, 512, 512): square crop, face centred
+        size = (size, size)
+    height = require_positive_int(size[0], "height")
+    width = require_positive_int(size[1], "width")
+    resized = F.interpolate(photo, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
+    return resized.clamp(0.0, 1.0)  # (1, 3, height, width)

@@ -1,0 +1,138 @@
+"""Every figure of the course, one function each; each returns a matplotlib ``Figure``.
+
+The functions only draw: they take tensors, never train or download anything, and render
+headless (the Agg backend) as well as inline in Jupyter.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from vitlearn import patches as patch_ops
+from vitlearn._validate import require_tensor
+
+ROW_COLORS = plt.get_cmap("tab10").colors  # one colour per image row of patches (colour-blind safer than jet)
+
+
+def _as_hwc(image: torch.Tensor) -> np.ndarray:
+    """``(1, C, H, W)`` or ``(C, H, W)`` in [0, 1] -> ``(H, W, C)`` (or ``(H, W)`` for C=1) numpy."""
+    if image.ndim == 4:
+        image = image[0]
+    array = image.detach().cpu().permute(1, 2, 0).clamp(0, 1).numpy()  # (H, W, C)
+    return array[..., 0] if array.shape[-1] == 1 else array
+
+
+def _show(ax, image: torch.Tensor) -> None:
+    ax.imshow(_as_hwc(image), cmap="gray", vmin=0, vmax=1)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def plot_patch_grid(image: torch.Tensor, patch_size: int, *, numbers: bool = True) -> Figure:
+    """The image with its P x P patch grid drawn on, each patch numbered in reading order.
+
+    image ``(1, C, H, W)`` in [0, 1], H and W divisible by ``patch_size``.
+    """
+    image = require_tensor(image, "image", 4, "(1, C, H, W)")
+    sequence = patch_ops.patchify(image, patch_size)  # (1, N, C*P*P); validates P
+    height, width = image.shape[-2:]
+    grid_h, grid_w = height // patch_size, width // patch_size
+    fig, ax = plt.subplots(figsize=(7, 7 * height / width), layout="constrained")
+    _show(ax, image)
+    for k in range(1, grid_w):
+        ax.axvline(k * patch_size - 0.5, color="white", linewidth=1.5)
+    for k in range(1, grid_h):
+        ax.axhline(k * patch_size - 0.5, color="white", linewidth=1.5)
+    if numbers:
+        size = max(6, min(14, 120 / max(grid_h, grid_w)))
+        for index in range(sequence.shape[1]):
+            row, col = divmod(index, grid_w)
+            ax.text(col * patch_size + 2, row * patch_size + 2, str(index), color="white", fontsize=size,
+                    va="top", ha="left", fontweight="bold",
+                    bbox=dict(boxstyle="square,pad=0.1", facecolor="black", alpha=0.55, linewidth=0))
+    ax.set_title(f"{height}x{width} image, {patch_size}x{patch_size} patches: "
+                 f"{grid_h} x {grid_w} = {grid_h * grid_w} tokens, numbered in reading order")
+    return fig
+
+
+def plot_patch_sequence(image: torch.Tensor, patch_size: int, *, per_line: int | None = None,
+                        max_tokens: int = 64) -> Figure:
+    """The patches laid out as the token sequence the Transformer reads, in reading order.
+
+    Each token is framed in the colour of the image row it came from, so the row-by-row
+    order is visible. Shows at most ``max_tokens`` tokens, ``per_line`` to a line
+    (default: two image rows per line, at most 16 tokens).
+    """
+    image = require_tensor(image, "image", 4, "(1, C, H, W)")
+    sequence = patch_ops.patchify(image, patch_size)[0]  # (N, C*P*P)
+    channels = image.shape[1]
+    grid_w = image.shape[-1] // patch_size
+    shown = min(sequence.shape[0], max_tokens)
+    per_line = per_line or min(2 * grid_w, 16, shown)
+    lines = -(-shown // per_line)
+    fig, axes = plt.subplots(lines, per_line, figsize=(1.0 * per_line, 1.25 * lines), squeeze=False,
+                             layout="constrained")
+    for index, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if index >= shown:
+            continue
+        tile = sequence[index].reshape(channels, patch_size, patch_size)  # (C, P, P)
+        ax.imshow(_as_hwc(tile), cmap="gray", vmin=0, vmax=1)
+        color = ROW_COLORS[(index // grid_w) % len(ROW_COLORS)]
+        ax.add_patch(Rectangle((-0.5, -0.5), patch_size, patch_size, fill=False, edgecolor=color,
+                               linewidth=4, transform=ax.transData, clip_on=False))
+        ax.set_title(str(index), fontsize=10)
+    rest = f" (first {shown} of {sequence.shape[0]})" if shown < sequence.shape[0] else ""
+    fig.suptitle(f"The token sequence{rest}: left to right, then the next row; frame colour = image row")
+    return fig
+
+
+def _normalise(kernel: np.ndarray) -> np.ndarray:
+    """Stretch one filter to [0, 1] for display (its sign and scale are not what we show)."""
+    low, high = kernel.min(), kernel.max()
+    return (kernel - low) / (high - low) if high > low else np.full_like(kernel, 0.5)
+
+
+def plot_weight_and_kernels(weight: torch.Tensor, in_channels: int, patch_size: int,
+                            *, max_kernels: int = 8) -> Figure:
+    """The ``(C*P*P, D)`` projection matrix beside the conv2d kernels ``(D, C, P, P)`` it becomes.
+
+    Column ``d`` of the matrix and kernel ``d`` share a frame colour: they are the same
+    numbers, reshaped by :func:`vitlearn.patches.weight_to_kernel`.
+    """
+    kernels = patch_ops.weight_to_kernel(weight, in_channels, patch_size).detach().cpu()  # (D, C, P, P)
+    shown = min(kernels.shape[0], max_kernels)
+    colors = plt.get_cmap("tab10").colors
+    fig = plt.figure(figsize=(12, 5), layout="constrained")
+    left, right = fig.subfigures(1, 2, width_ratios=[1, 1.4])
+    ax = left.subplots()
+    limit = weight.detach().abs().max().item()
+    ax.imshow(weight.detach().cpu().numpy(), aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit,
+              interpolation="nearest")
+    for d in range(shown):
+        ax.add_patch(Rectangle((d - 0.5, -0.5), 1, weight.shape[0], fill=False,
+                               edgecolor=colors[d % len(colors)], linewidth=3))
+    ax.set_xlabel("column d = output channel")
+    ax.set_ylabel("row = (channel, row, column) inside a patch")
+    ax.set_title(f"weight {tuple(weight.shape)}  (C*P*P, D)")
+    cols = min(shown, 4)
+    kernel_axes = right.subplots(-(-shown // cols), cols, squeeze=False)
+    for d, kax in enumerate(kernel_axes.flat):
+        kax.set_xticks([])
+        kax.set_yticks([])
+        if d >= shown:
+            kax.axis("off")
+            continue
+        kernel = kernels[d].permute(1, 2, 0).numpy()  # (P, P, C)
+        kax.imshow(_normalise(kernel[..., 0] if in_channels == 1 else kernel), cmap="gray",
+                   interpolation="nearest")
+        for spine in kax.spines.values():
+            spine.set_edgecolor(colors[d % len(colors)])
+            spine.set_linewidth(4)
+        kax.set_title(f"kernel {d}", fontsize=10)
+    right.suptitle(f"kernel {tuple(kernels.shape)}  (D, C, P, P), first {shown} shown as images")
+    return fig

@@ -21,7 +21,7 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab chapters/
 
 test: $(STAMP)
-	MPLBACKEND=Agg $(BIN)/python -m pytest
+	$(BIN)/python -m pytest
 
 # Restart & Run All on every chapter, saving outputs (run before committing a chapter).
 chapters: $(STAMP)

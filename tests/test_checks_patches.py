@@ -282,3 +282,15 @@ def test_cases_cover_what_the_issue_requires():
     assert any(s[0] > 1 for s in shapes) and any(s[2] != s[3] for s in shapes)
     assert {s[1] for s in shapes} == {1, 3}
     assert len({c.args[1] for c in EXERCISES["image2emb_naive"].make_cases()}) >= 2
+
+
+def test_solution_or_reference_keeps_a_right_answer_and_replaces_a_wrong_one(capsys):
+    exercise = EXERCISES["image2emb_naive"]
+    assert exercise.solution_or_reference(naive_einops) is naive_einops
+    assert capsys.readouterr().out == ""
+
+    def unfinished(image, patch_size, weight):
+        raise NotImplementedError()
+
+    assert exercise.solution_or_reference(unfinished) is exercise.reference
+    assert "use vitlearn's reference vitlearn.patches.image2emb_naive" in capsys.readouterr().out

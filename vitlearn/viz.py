@@ -116,6 +116,8 @@ def plot_weight_and_kernels(weight: torch.Tensor, in_channels: int, patch_size: 
     for d in range(shown):
         ax.add_patch(Rectangle((d - 0.5, -0.5), 1, weight.shape[0], fill=False,
                                edgecolor=colors[d % len(colors)], linewidth=3))
+    if weight.shape[1] <= 16:
+        ax.set_xticks(range(weight.shape[1]))
     ax.set_xlabel("column d = output channel")
     ax.set_ylabel("row = (channel, row, column) inside a patch")
     ax.set_title(f"weight {tuple(weight.shape)}  (C*P*P, D)")
@@ -135,4 +137,31 @@ def plot_weight_and_kernels(weight: torch.Tensor, in_channels: int, patch_size: 
             spine.set_linewidth(4)
         kax.set_title(f"kernel {d}", fontsize=10)
     right.suptitle(f"kernel {tuple(kernels.shape)}  (D, C, P, P), first {shown} shown as images")
+    return fig
+
+
+def plot_embedding_channels(embeddings: torch.Tensor, grid_shape: tuple[int, int],
+                            titles: list[str] | None = None) -> Figure:
+    """Each channel of one image's patch embeddings shown as a map over the patch grid.
+
+    embeddings ``(1, N, D)`` or ``(N, D)`` with ``N = grid_h * grid_w`` (reading order);
+    channel ``d`` is drawn as a ``grid_h x grid_w`` image, what the conv view calls a feature map.
+    """
+    embeddings = embeddings.detach().cpu()
+    if embeddings.ndim == 3:
+        embeddings = embeddings[0]  # (N, D)
+    grid_h, grid_w = grid_shape
+    if embeddings.ndim != 2 or embeddings.shape[0] != grid_h * grid_w:
+        raise ValueError(f"embeddings must be (N, D) with N = {grid_h}*{grid_w}, got {tuple(embeddings.shape)}")
+    maps = embeddings.T.reshape(-1, grid_h, grid_w)  # (D, grid_h, grid_w)
+    fig, axes = plt.subplots(1, maps.shape[0], figsize=(3.2 * maps.shape[0], 3.6), squeeze=False,
+                             layout="constrained")
+    for d, ax in enumerate(axes[0]):
+        limit = maps[d].abs().max().item() or 1.0
+        image = ax.imshow(maps[d].numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(titles[d] if titles else f"channel {d}")
+        fig.colorbar(image, ax=ax, shrink=0.8)
+    fig.suptitle(f"Patch embeddings as {grid_h}x{grid_w} maps, one per channel (token n sits at row n // {grid_w}, column n % {grid_w})")
     return fig

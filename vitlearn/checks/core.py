@@ -16,6 +16,7 @@ returns True cannot pass.
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -51,6 +52,7 @@ class Exercise:
     reference: Callable[..., torch.Tensor]
     make_cases: Callable[[], list[Case]]
     mistakes: tuple[Mistake, ...] = ()
+    grad_args: tuple[int, ...] = ()  # positions of the arguments that gradients must reach
 
     def check(self, fn: Callable[..., Any], *, verbose: bool = True) -> CheckResult:
         """Run ``fn`` on every case, print the verdict and return the :class:`CheckResult`."""
@@ -80,6 +82,7 @@ class Outcome:
     raised: bool = False  # True when ``error`` comes from an exception in the learner's code
     inputs_modified: bool = False
     warnings: list[str] = field(default_factory=list)
+    grads: list[torch.Tensor | None] = field(default_factory=list)  # one per ``Exercise.grad_args``
 
 
 @dataclass(frozen=True)
@@ -133,27 +136,56 @@ def as_plain_tensor(value: object) -> torch.Tensor:
 
 
 def _clone_args(args: Sequence[Any]) -> tuple[Any, ...]:
-    return tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in args)
+    return tuple(a.detach().clone() if isinstance(a, torch.Tensor) else a for a in args)
 
 
-def run_case(fn: Callable[..., Any], case: Case) -> Outcome:
-    """Call the learner's ``fn`` on fresh copies of ``case.args``; never raises."""
+def _probe(like: torch.Tensor) -> torch.Tensor:
+    """A fixed random tensor shaped like the output: ``(output * probe).sum()`` is the loss whose
+    gradients are compared, so every output entry matters and nothing cancels by symmetry."""
+    generator = torch.Generator().manual_seed(1234)
+    return torch.randn(like.shape, generator=generator, dtype=torch.float64).to(like.dtype)
+
+
+def run_case(fn: Callable[..., Any], case: Case, grad_args: Sequence[int] = ()) -> Outcome:
+    """Call ``fn`` on fresh copies of ``case.args``; never raises.
+
+    The arguments at positions ``grad_args`` require grad; when the output is a tensor the
+    gradients of ``(output * probe).sum()`` with respect to them are recorded (``None`` where
+    no gradient arrives).
+    """
     args = _clone_args(case.args)
+    for i in grad_args:
+        args[i].requires_grad_(True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             value = fn(*args)
         except Exception as exc:  # the learner's bug is feedback, not a crash
             return Outcome(error=f"{type(exc).__name__}: {exc}", raised=True)
-    outcome = Outcome(warnings=[f"{w.category.__name__}: {w.message}" for w in caught])
+        outcome = Outcome(warnings=[f"{w.category.__name__}: {w.message}" for w in caught])
+        try:
+            outcome.output = as_plain_tensor(value)
+        except TypeError as exc:
+            outcome.error = f"your function returned {type(value).__name__}: {exc}"
+            return outcome
+        if grad_args:
+            outcome.grads = _gradients(value, [args[i] for i in grad_args])
     outcome.inputs_modified = any(
-        isinstance(a, torch.Tensor) and not torch.equal(a, original) for a, original in zip(args, case.args)
+        isinstance(a, torch.Tensor) and not torch.equal(a.detach(), original)
+        for a, original in zip(args, case.args)
     )
-    try:
-        outcome.output = as_plain_tensor(value)
-    except TypeError as exc:
-        outcome.error = f"your function returned {type(value).__name__}: {exc}"
     return outcome
+
+
+def _gradients(value: torch.Tensor, inputs: list[torch.Tensor]) -> list[torch.Tensor | None]:
+    """d(sum(value * probe))/d(input) for each input, ``None`` where the graph does not reach it."""
+    if not value.requires_grad or not value.is_floating_point():
+        return [None] * len(inputs)
+    try:
+        grads = torch.autograd.grad((value * _probe(value)).sum(), inputs, allow_unused=True)
+    except RuntimeError:
+        return [None] * len(inputs)
+    return [None if g is None else g.detach().cpu().clone() for g in grads]
 
 
 def tolerance(dtype: torch.dtype) -> tuple[float, float]:
@@ -165,38 +197,38 @@ def close(actual: torch.Tensor, expected: torch.Tensor) -> bool:
     """Same shape and values within the dtype's tolerance (dtype itself is judged separately)."""
     if actual.shape != expected.shape:
         return False
+    if expected.dtype == torch.bool or actual.dtype == torch.bool:
+        return torch.equal(actual, expected)
     rtol, atol = tolerance(expected.dtype)
     scale = max(1.0, expected.abs().max().item()) if expected.numel() else 1.0
     return torch.allclose(actual.to(expected.dtype), expected, rtol=rtol, atol=atol * scale, equal_nan=False)
 
 
-def _mistake_outputs(exercise: Exercise, case: Case) -> list[tuple[Mistake, torch.Tensor | str]]:
-    """Each catalogued mistake's output on ``case`` (or its error message)."""
-    results: list[tuple[Mistake, torch.Tensor | str]] = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a wrong answer's warnings are not the learner's
-        for mistake in exercise.mistakes:
-            try:
-                results.append((mistake, mistake.answer(*_clone_args(case.args))))
-            except Exception as exc:
-                results.append((mistake, f"{type(exc).__name__}: {exc}"))
-    return results
+def _grads_close(actual: list[torch.Tensor | None], expected: list[torch.Tensor | None]) -> bool:
+    return len(actual) == len(expected) and all(
+        (a is None) == (e is None) and (a is None or close(a, e)) for a, e in zip(actual, expected)
+    )
+
+
+def same_outcome(a: Outcome, b: Outcome) -> bool:
+    """Two outcomes agree: the same error, or close outputs with the same gradients."""
+    if a.error is not None or b.error is not None:
+        return a.raised and b.raised and a.error == b.error
+    assert a.output is not None and b.output is not None
+    return close(a.output, b.output) and _grads_close(a.grads, b.grads)
 
 
 def diagnose(exercise: Exercise, case: Case, outcome: Outcome) -> str:
     """The hint of the catalogued mistake that reproduces the learner's answer exactly, or ''."""
-    for mistake, produced in _mistake_outputs(exercise, case):
-        if isinstance(produced, str):
-            if outcome.raised and produced == outcome.error:
-                return mistake.hint
-        elif outcome.output is not None and close(outcome.output, produced.detach()):
+    for mistake in exercise.mistakes:
+        if same_outcome(run_case(mistake.answer, case, exercise.grad_args), outcome):
             return mistake.hint
     return ""
 
 
 def _same_rows_reordered(actual: torch.Tensor, expected: torch.Tensor) -> bool:
     """True when ``actual`` holds the reference's rows along dim -2, in another order."""
-    if actual.shape != expected.shape or actual.ndim < 2:
+    if actual.shape != expected.shape or actual.ndim < 2 or not expected.is_floating_point():
         return False
     a = actual.to(expected.dtype).flatten(0, -3) if actual.ndim > 2 else actual.to(expected.dtype)[None]
     e = expected.flatten(0, -3) if expected.ndim > 2 else expected[None]
@@ -208,22 +240,14 @@ def _same_rows_reordered(actual: torch.Tensor, expected: torch.Tensor) -> bool:
     return True
 
 
-def _problem(case: Case, outcome: Outcome, expected: torch.Tensor) -> str:
-    """What is wrong with ``outcome`` on ``case``, in one sentence ('' when it is right)."""
-    if outcome.error is not None:
-        return outcome.error if not outcome.raised else f"your function raised {outcome.error}"
-    actual = outcome.output
-    assert actual is not None
-    if actual.shape != expected.shape:
-        return f"output shape {tuple(actual.shape)}, expected {tuple(expected.shape)}"
-    if actual.dtype != expected.dtype:
-        return f"output dtype {actual.dtype}, expected {expected.dtype} (the inputs' dtype): don't convert"
-    if outcome.inputs_modified:
-        return "your function changed its input in place; compute a new tensor instead"
-    if torch.isnan(actual).any() and not torch.isnan(expected).any():
-        return "output contains NaN"
+def _value_problem(actual: torch.Tensor, expected: torch.Tensor) -> str:
+    """How the values of ``actual`` differ from ``expected`` (same shape and dtype), or ''."""
     if close(actual, expected):
         return ""
+    if expected.dtype == torch.bool or not expected.is_floating_point():
+        return "values differ from the reference"
+    if torch.isnan(actual).any() and not torch.isnan(expected).any():
+        return "output contains NaN"
     diff = (actual - expected).abs()
     where = tuple(int(i) for i in torch.unravel_index(diff.argmax(), diff.shape))
     if _same_rows_reordered(actual, expected):
@@ -231,10 +255,39 @@ def _problem(case: Case, outcome: Outcome, expected: torch.Tensor) -> str:
     return f"values differ from the reference: max |difference| {diff.max().item():.3g} at index {where}"
 
 
+def _grad_problem(exercise: Exercise, actual: list, expected: list) -> str:
+    """Which input gets no gradient, or a wrong one ('' when gradients agree)."""
+    names = list(inspect.signature(exercise.reference).parameters)
+    for position, a, e in zip(exercise.grad_args, actual, expected):
+        if e is not None and a is None:
+            return (f"no gradient reaches `{names[position]}`: it must stay in the autograd graph "
+                    "(no .detach(), .data, torch.tensor(...) copies or torch.no_grad())")
+        if e is not None and not close(a, e):
+            return f"the gradient reaching `{names[position]}` is wrong"
+    return ""
+
+
+def _problem(exercise: Exercise, outcome: Outcome, expected: Outcome) -> str:
+    """What is wrong with ``outcome`` compared with the reference's, in one sentence ('' if right)."""
+    if outcome.error is not None:
+        return outcome.error if not outcome.raised else f"your function raised {outcome.error}"
+    actual, reference = outcome.output, expected.output
+    assert actual is not None and reference is not None
+    if actual.shape != reference.shape:
+        return f"output shape {tuple(actual.shape)}, expected {tuple(reference.shape)}"
+    if actual.dtype != reference.dtype:
+        return f"output dtype {actual.dtype}, expected {reference.dtype} (the inputs' dtype): don't convert"
+    if outcome.inputs_modified:
+        return "your function changed its input in place; compute a new tensor instead"
+    return _value_problem(actual, reference) or _grad_problem(exercise, outcome.grads, expected.grads)
+
+
 def judge(exercise: Exercise, case: Case, outcome: Outcome) -> CaseResult:
     """Compare the learner's ``outcome`` on ``case`` with the reference and name the mistake."""
-    expected = exercise.reference(*_clone_args(case.args)).detach()
-    problem = _problem(case, outcome, expected)
+    expected = run_case(exercise.reference, case, exercise.grad_args)
+    if expected.error is not None:  # a bug in the exercise definition, not in the learner's code
+        raise RuntimeError(f"reference {exercise.name} failed on case {case.label!r}: {expected.error}")
+    problem = _problem(exercise, outcome, expected)
     if not problem:
         return CaseResult(case.label, True)
     return CaseResult(case.label, False, problem, diagnose(exercise, case, outcome))
@@ -278,7 +331,7 @@ def check_function(exercise: Exercise, fn: Callable[..., Any]) -> CheckResult:
     if not callable(fn):
         return report(exercise, [], error=f"pass the function itself, e.g. check.{exercise.name}({exercise.name}), not a {type(fn).__name__}")
     cases = exercise.make_cases()
-    outcomes = [run_case(fn, case) for case in cases]
+    outcomes = [run_case(fn, case, exercise.grad_args) for case in cases]
     return report(exercise, [judge(exercise, c, o) for c, o in zip(cases, outcomes)],
                   warning_lines=[w for o in outcomes for w in o.warnings])
 

@@ -17,8 +17,11 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install -r requirements.txt
 	touch $(STAMP)
 
+# Jupyter refuses to run as root unless told (containers, cloud shells); a normal user needs nothing.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: $(STAMP)
-	$(BIN)/jupyter lab chapters/
+	$(BIN)/jupyter lab $(ROOT_FLAG) chapters/
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

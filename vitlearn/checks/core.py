@@ -135,6 +135,11 @@ def as_plain_tensor(value: object) -> torch.Tensor:
     return torch.Tensor.detach(value).cpu().clone()
 
 
+def dtype_name(dtype: torch.dtype) -> str:
+    """``torch.float64`` -> ``"float64"``, for case labels."""
+    return str(dtype).removeprefix("torch.")
+
+
 def _clone_args(args: Sequence[Any]) -> tuple[Any, ...]:
     return tuple(a.detach().clone() if isinstance(a, torch.Tensor) else a for a in args)
 

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from einops import rearrange
 
 from vitlearn import patches
-from vitlearn.checks.core import Case, Exercise, Mistake
+from vitlearn.checks.core import Case, Exercise, Mistake, dtype_name
 
 # (batch, channels, height, width, patch, width D, dtype); the first is the seed post's example.
 _SHAPES = [
@@ -24,13 +24,9 @@ _SHAPES = [
 ]
 
 
-def _dtype_name(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")
-
-
 def _label(b: int, c: int, h: int, w: int, p: int, d: int, dtype: torch.dtype) -> str:
     channels = "1 channel" if c == 1 else f"{c} channels"
-    return f"batch {b}, {channels}, {h}x{w} image, patch {p}, D={d}, {_dtype_name(dtype)}"
+    return f"batch {b}, {channels}, {h}x{w} image, patch {p}, D={d}, {dtype_name(dtype)}"
 
 
 def _random_inputs(seed: int, b: int, c: int, h: int, w: int, p: int, d: int, dtype: torch.dtype):
@@ -52,7 +48,7 @@ def _kernel_cases() -> list[Case]:
     cases = []
     for seed, (b, c, h, w, p, d, dtype) in enumerate(_SHAPES):
         _, weight = _random_inputs(seed, b, c, h, w, p, d, dtype)
-        cases.append(Case(f"weight ({c * p * p}, {d}) -> kernel ({d}, {c}, {p}, {p}), {_dtype_name(dtype)}", (weight, c, p)))
+        cases.append(Case(f"weight ({c * p * p}, {d}) -> kernel ({d}, {c}, {p}, {p}), {dtype_name(dtype)}", (weight, c, p)))
     return cases
 
 

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from einops import rearrange
 
 from vitlearn import checks
-from vitlearn.checks import EXERCISES
+from vitlearn.checks.patches import EXERCISES
 from vitlearn.checks.core import as_plain_tensor
 
 # ---- correct alternatives: each must be accepted ----------------------------------------------------
@@ -294,3 +294,11 @@ def test_solution_or_reference_keeps_a_right_answer_and_replaces_a_wrong_one(cap
 
     assert exercise.solution_or_reference(unfinished) is exercise.reference
     assert "use vitlearn's reference vitlearn.patches.image2emb_naive" in capsys.readouterr().out
+
+
+def test_every_exercise_is_a_check_in_vitlearn_checks():
+    import vitlearn.checks as all_checks
+
+    assert set(EXERCISES) <= set(all_checks.EXERCISES)
+    for name, exercise in all_checks.EXERCISES.items():
+        assert getattr(all_checks, name).__self__ is exercise and name in all_checks.__all__

@@ -165,3 +165,113 @@ def plot_embedding_channels(embeddings: torch.Tensor, grid_shape: tuple[int, int
         fig.colorbar(image, ax=ax, shrink=0.8)
     fig.suptitle(f"Patch embeddings as {grid_h}x{grid_w} maps, one per channel (token n sits at row n // {grid_w}, column n % {grid_w})")
     return fig
+
+
+def plot_attention_maps(weights: torch.Tensor, grid: tuple[int, int] | None = None, num_prefix_tokens: int = 1,
+                        query: int = 0, image: torch.Tensor | None = None) -> Figure:
+    """One image's attention, one panel per head.
+
+    weights ``(h, T, T)`` (or ``(1, h, T, T)``), rows = queries, columns = keys. Without ``grid``
+    each panel is the full ``T x T`` matrix. With ``grid = (grid_h, grid_w)`` each panel shows
+    what token ``query`` (default 0, the CLS token) attends to among the patch tokens (those
+    after the ``num_prefix_tokens`` prefix tokens) as a ``grid_h x grid_w`` map, laid over
+    ``image`` ``(1, C, H, W)`` when given.
+    """
+    weights = weights.detach().cpu()
+    if weights.ndim == 4 and weights.shape[0] == 1:
+        weights = weights[0]  # (h, T, T)
+    if weights.ndim != 3 or weights.shape[1] != weights.shape[2]:
+        raise ValueError(f"weights must be one image's (h, T, T) attention, got {tuple(weights.shape)}")
+    heads, tokens = weights.shape[0], weights.shape[1]
+    if grid is not None:
+        grid_h, grid_w = grid
+        if tokens - num_prefix_tokens != grid_h * grid_w:
+            raise ValueError(f"a {grid_h}x{grid_w} grid needs {grid_h * grid_w} patch tokens after "
+                             f"{num_prefix_tokens} prefix token(s), but weights have T={tokens}")
+        maps = weights[:, query, num_prefix_tokens:].reshape(heads, grid_h, grid_w)  # (h, grid_h, grid_w)
+    cols = min(heads, 4)
+    fig, axes = plt.subplots(-(-heads // cols), cols, figsize=(3.2 * cols, 3.4 * -(-heads // cols)),
+                             squeeze=False, layout="constrained")
+    for ax in axes.flat[heads:]:
+        fig.delaxes(ax)
+    for head, ax in enumerate(axes.flat[:heads]):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"head {head}")
+        if grid is None:
+            ax.imshow(weights[head].numpy(), cmap="viridis", vmin=0, interpolation="nearest")
+            ax.set(xlabel="key", ylabel="query")
+        elif image is None:
+            ax.imshow(maps[head].numpy(), cmap="inferno", vmin=0, interpolation="nearest")
+        else:
+            _show(ax, image)
+            height, width = image.shape[-2:]
+            ax.imshow(maps[head].numpy(), cmap="inferno", alpha=0.6, interpolation="bilinear",
+                      extent=(-0.5, width - 0.5, height - 0.5, -0.5))  # stretched over the image
+    if grid is None:
+        fig.suptitle(f"Attention weights, {tokens} x {tokens} per head: row = query, column = key (each row sums to 1)")
+    else:
+        who = "the CLS token" if query == 0 and num_prefix_tokens else f"token {query}"
+        fig.suptitle(f"What {who} attends to among the {grid_h}x{grid_w} patches, one panel per head")
+    return fig
+
+
+def plot_position_similarity(table: torch.Tensor, grid: tuple[int, int], num_prefix_tokens: int = 0) -> Figure:
+    """The ViT paper's Figure 7 (centre): how alike the position embeddings of the patches are.
+
+    table ``(num_prefix + grid_h*grid_w, D)``, patch rows in reading order. Tile ``(i, j)`` shows
+    the cosine similarity of patch ``(i, j)``'s embedding with every patch's, as a
+    ``grid_h x grid_w`` image; all tiles share one colour scale, from the lowest similarity to 1.
+    """
+    table = require_tensor(table, "table", 2, "(num_prefix + grid_h*grid_w, D)")
+    grid_h, grid_w = grid
+    if table.shape[0] != num_prefix_tokens + grid_h * grid_w:
+        raise ValueError(f"table must have shape ({num_prefix_tokens} + {grid_h}*{grid_w}, D) for a {grid_h}x{grid_w} "
+                         f"grid and {num_prefix_tokens} prefix token(s), got {tuple(table.shape)}")
+    rows = torch.nn.functional.normalize(table[num_prefix_tokens:].detach().cpu().double(), dim=1)  # (N, D)
+    similarity = (rows @ rows.T).reshape(grid_h, grid_w, grid_h, grid_w).numpy()  # [i, j] is a (grid_h, grid_w) map
+    lowest = min(similarity.min(), 0.99)
+    tile = min(0.9, 9 / max(grid_h, grid_w))
+    fig, axes = plt.subplots(grid_h, grid_w, figsize=(tile * grid_w + 2.2, tile * grid_h + 1.4), squeeze=False,
+                             gridspec_kw=dict(wspace=0.08, hspace=0.08))
+    for (i, j), ax in np.ndenumerate(axes):
+        image = ax.imshow(similarity[i, j], cmap="viridis", vmin=lowest, vmax=1, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if i == grid_h - 1:
+            ax.set_xlabel(str(j), fontsize=9)
+        if j == 0:
+            ax.set_ylabel(str(i), fontsize=9, rotation=0, ha="right", va="center")
+    fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label="cosine similarity")
+    fig.supxlabel("patch column")
+    fig.supylabel("patch row")
+    fig.suptitle("Position embedding similarity: tile (row, column) = that patch's cosine similarity with every patch")
+    return fig
+
+
+def plot_position_interpolation(table: torch.Tensor, old_grid: tuple[int, int], new_grid: tuple[int, int],
+                                num_prefix_tokens: int = 1, channels: tuple[int, ...] = (0, 1, 2, 3)) -> Figure:
+    """A few channels of a position table as ``old_h x old_w`` maps, above the same channels after
+    :func:`vitlearn.tokens.interpolate_position_embedding` resized them to ``new_h x new_w``.
+
+    Each channel keeps one colour scale in both rows, so the resized map can be compared directly.
+    """
+    from vitlearn.tokens import interpolate_position_embedding
+
+    resized = interpolate_position_embedding(table, old_grid, new_grid, num_prefix_tokens)  # validates the table
+    if any(not 0 <= c < table.shape[1] for c in channels):
+        raise ValueError(f"channels must lie in [0, D) = [0, {table.shape[1]}), got {tuple(channels)}")
+    maps = [t[num_prefix_tokens:].detach().cpu().reshape(*g, -1) for t, g in ((table, old_grid), (resized, new_grid))]
+    fig, axes = plt.subplots(2, len(channels), figsize=(2.8 * len(channels) + 0.6, 6), squeeze=False,
+                             layout="constrained")
+    for col, channel in enumerate(channels):
+        limit = max(m[..., channel].abs().max().item() for m in maps) or 1.0
+        for row, (grid_map, (h, w)) in enumerate(zip(maps, (old_grid, new_grid))):
+            ax = axes[row, col]
+            ax.imshow(grid_map[..., channel].numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"channel {channel}, {h}x{w}")
+    fig.suptitle(f"Position table resized from a {old_grid[0]}x{old_grid[1]} to a {new_grid[0]}x{new_grid[1]} "
+                 "patch grid (bicubic): top before, bottom after")
+    return fig

@@ -8,11 +8,16 @@ passed, with ``.passed``, ``.score`` and ``.message``. It never raises on a wron
 
 from typing import Any, Callable
 
+from vitlearn.checks import attention, model, patches, tokens
 from vitlearn.checks.core import CheckResult, Exercise
-from vitlearn.checks.patches import EXERCISES as _PATCH_EXERCISES
 
-EXERCISES: dict[str, Exercise] = {**_PATCH_EXERCISES}
-
+#: Every exercise of the course, in chapter order.
+EXERCISES: dict[str, Exercise] = {
+    **patches.EXERCISES,  # chapters 01-02
+    **tokens.EXERCISES,  # chapters 03-04
+    **attention.EXERCISES,  # chapter 05
+    **model.EXERCISES,  # chapter 06
+}
 
 
 def solution_or_reference(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -24,5 +29,13 @@ def solution_or_reference(name: str, fn: Callable[..., Any]) -> Callable[..., An
 image2emb_naive = EXERCISES["image2emb_naive"].check
 weight_to_kernel = EXERCISES["weight_to_kernel"].check
 image2emb_conv = EXERCISES["image2emb_conv"].check
+prepend_cls = EXERCISES["prepend_cls"].check
+add_position_embedding = EXERCISES["add_position_embedding"].check
+interpolate_position_embedding = EXERCISES["interpolate_position_embedding"].check
+scaled_dot_product_attention = EXERCISES["scaled_dot_product_attention"].check
+split_heads = EXERCISES["split_heads"].check
+merge_heads = EXERCISES["merge_heads"].check
+cls_token_output = EXERCISES["cls_token_output"].check
+classification_loss = EXERCISES["classification_loss"].check
 
-__all__ = ["EXERCISES", "CheckResult", "Exercise", "solution_or_reference", "image2emb_naive", "weight_to_kernel", "image2emb_conv"]
+__all__ = ["EXERCISES", "CheckResult", "Exercise", "solution_or_reference", *EXERCISES]

@@ -1,0 +1,239 @@
+"""The chapter 05 checks accept every correct answer and reject wrong ones with the right hint."""
+
+import math
+
+import einops
+import pytest
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+
+from vitlearn.checks.attention import EXERCISES
+
+# ---- correct alternatives: each must be accepted ----------------------------------------------------
+
+
+def sdpa_pytorch(q, k, v, mask):
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+
+def sdpa_matmul(q, k, v, mask):
+    scores = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(q.size(-1))
+    if mask is not None:
+        scores = scores.masked_fill(mask == 0, -1e9)  # a large negative number instead of -inf
+    return torch.matmul(F.softmax(scores, dim=-1), v)
+
+
+def sdpa_einsum(q, k, v, mask):
+    scores = torch.einsum("bhtd,bhsd->bhts", q, k) * q.shape[-1] ** -0.5
+    if mask is not None:
+        scores = torch.where(mask, scores, float("-inf"))
+    return torch.einsum("bhts,bhsd->bhtd", scores.softmax(dim=3), v)
+
+
+def sdpa_einops_permute(q, k, v, mask):
+    scores = einops.einsum(q / q.shape[-1] ** 0.5, k, "b h t d, b h s d -> b h t s")  # scale q first
+    if mask is not None:  # an additive mask: 0 where allowed, -inf where blocked
+        scores = scores + torch.zeros(mask.shape, dtype=q.dtype).masked_fill(mask.logical_not(), -math.inf)
+    return scores.softmax(-1) @ v
+
+
+def sdpa_permute(q, k, v, mask):
+    weights = torch.softmax(q @ k.permute(0, 1, 3, 2) / math.sqrt(k.shape[3]) + (
+        0 if mask is None else torch.log(mask.to(q.dtype))), dim=-1)  # log 0 = -inf, log 1 = 0
+    return weights @ v
+
+
+def split_einops(x, num_heads):
+    return rearrange(x, "b t (h d) -> b h t d", h=num_heads)
+
+
+def split_view_transpose(x, num_heads):
+    b, t, d = x.shape
+    return x.view(b, t, num_heads, d // num_heads).transpose(1, 2)
+
+
+def split_unflatten_permute(x, num_heads):
+    return x.unflatten(-1, (num_heads, -1)).permute(0, 2, 1, 3)
+
+
+def split_chunk_stack(x, num_heads):
+    return torch.stack(x.chunk(num_heads, dim=-1), dim=1)
+
+
+def merge_einops(x):
+    return rearrange(x, "b h t d -> b t (h d)")
+
+
+def merge_transpose_reshape(x):
+    b, h, t, d = x.shape
+    return x.transpose(1, 2).contiguous().view(b, t, h * d)
+
+
+def merge_permute_flatten(x):
+    return x.permute(0, 2, 1, 3).flatten(2)
+
+
+def merge_cat_heads(x):
+    return torch.cat(x.unbind(1), dim=-1)
+
+
+ALTERNATIVES = {
+    "scaled_dot_product_attention": [sdpa_pytorch, sdpa_matmul, sdpa_einsum, sdpa_einops_permute, sdpa_permute],
+    "split_heads": [split_einops, split_view_transpose, split_unflatten_permute, split_chunk_stack],
+    "merge_heads": [merge_einops, merge_transpose_reshape, merge_permute_flatten, merge_cat_heads],
+}
+
+
+@pytest.mark.parametrize("name, answer", [(n, a) for n, alts in ALTERNATIVES.items() for a in alts],
+                         ids=lambda x: getattr(x, "__name__", x))
+def test_correct_alternatives_pass(name, answer, capsys):
+    result = EXERCISES[name].check(answer)
+    assert result.passed and result.score == 1.0, result.message
+    out = capsys.readouterr()
+    assert "all" in out.out and out.err == ""
+
+
+def test_references_pass_their_own_checks():
+    for exercise in EXERCISES.values():
+        assert exercise.check(exercise.reference, verbose=False).passed
+
+
+def test_at_least_three_alternatives_and_six_mistakes():
+    for name, exercise in EXERCISES.items():
+        assert len(ALTERNATIVES[name]) >= 3
+        assert len(exercise.mistakes) >= 6
+
+
+# ---- the mistake catalogue: each wrong answer rejected, its hint named -----------------------------
+
+MISTAKES = [(name, m) for name, e in EXERCISES.items() for m in e.mistakes]
+
+
+@pytest.mark.parametrize("name, mistake", MISTAKES, ids=[f"{n}-{m.name}" for n, m in MISTAKES])
+def test_catalogued_mistake_is_rejected_with_its_hint(name, mistake, capsys):
+    result = EXERCISES[name].check(mistake.answer)
+    assert not result.passed and result.score < 1.0
+    first_failure = next(case for case in result.cases if not case.passed)
+    assert first_failure.hint == mistake.hint
+    out = capsys.readouterr()
+    assert mistake.hint in out.out and out.err == ""
+
+
+def test_hints_are_distinct_within_each_check():
+    for exercise in EXERCISES.values():
+        hints = [m.hint for m in exercise.mistakes]
+        assert len(set(hints)) == len(hints)
+
+
+def test_hints_name_the_classic_mistakes():
+    hints = {(n, m.name): m.hint for n, m in MISTAKES}
+    sdpa = "scaled_dot_product_attention"
+    assert "dim=-1" in hints[sdpa, "softmax_over_queries"] and "dim=-2" in hints[sdpa, "softmax_over_queries"]
+    assert "sqrt(d)" in hints[sdpa, "missing_scale"]
+    assert "head width" in hints[sdpa, "sqrt_of_model_width"]
+    assert "k.transpose(-2, -1)" in hints[sdpa, "k_not_transposed"]
+    assert "inverted" in hints[sdpa, "mask_inverted"]
+    assert "-inf" in hints[sdpa, "masked_with_zero"]
+    assert "`.transpose(1, 2)`" in hints["split_heads", "reshape_without_transpose"]
+    assert "(h, d)" in hints["split_heads", "heads_from_the_wrong_end"]
+
+
+def test_a_learner_who_leaves_out_softmaxs_dim_is_told_so(capsys):
+    def scaled_dot_product_attention(q, k, v, mask):
+        scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        return F.softmax(scores) @ v  # implicit dim: 1 for 4-D input, with a warning
+
+    result = EXERCISES["scaled_dot_product_attention"].check(scaled_dot_product_attention)
+    out = capsys.readouterr()
+    assert not result and "leave out `dim`" in out.out and out.err == ""
+    assert "Implicit dimension choice for softmax" in out.out  # the learner's warning, reported on stdout
+
+
+def test_a_learner_using_the_models_width_is_told_to_use_the_head_width():
+    def scaled_dot_product_attention(q, k, v, mask):
+        width = q.shape[1] * q.shape[3]
+        scores = q @ k.transpose(-2, -1) / math.sqrt(width)
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        return scores.softmax(-1) @ v
+
+    result = EXERCISES["scaled_dot_product_attention"].check(scaled_dot_product_attention, verbose=False)
+    assert "the head width" in result.message
+
+
+def test_gradients_must_reach_q_k_and_v():
+    def scaled_dot_product_attention(q, k, v, mask):
+        return sdpa_matmul(q, k.detach(), v, mask)
+
+    result = EXERCISES["scaled_dot_product_attention"].check(scaled_dot_product_attention, verbose=False)
+    assert not result and "no gradient reaches `k`" in result.message
+
+
+# ---- stubs and hostile answers never pass, and never crash the check ------------------------------
+
+class AlwaysEqual:
+    def __eq__(self, other):
+        return True
+
+    def __ne__(self, other):
+        return False
+
+
+STUBS = {
+    "scaled_dot_product_attention": [
+        lambda q, k, v, mask: torch.zeros_like(q),
+        lambda q, k, v, mask: q,
+        lambda q, k, v, mask: v,
+        lambda q, k, v, mask: AlwaysEqual(),
+    ],
+    "split_heads": [
+        lambda x, h: torch.zeros(x.shape[0], h, x.shape[1], x.shape[2] // h, dtype=x.dtype),
+        lambda x, h: x,
+        lambda x, h: AlwaysEqual(),
+    ],
+    "merge_heads": [
+        lambda x: torch.zeros(x.shape[0], x.shape[2], x.shape[1] * x.shape[3], dtype=x.dtype),
+        lambda x: x,
+        lambda x: AlwaysEqual(),
+    ],
+}
+
+
+@pytest.mark.parametrize("name, stub", [(n, s) for n, ss in STUBS.items() for s in ss])
+def test_stubs_fail_every_case(name, stub, capsys):
+    result = EXERCISES[name].check(stub)
+    assert not result.passed and result.score == 0.0
+    assert capsys.readouterr().err == ""
+
+
+# ---- the cases cover what chapter 05 needs ---------------------------------------------------------
+
+def test_sdpa_cases_cover_batches_heads_cross_attention_masks_and_dtypes():
+    cases = EXERCISES["scaled_dot_product_attention"].make_cases()
+    qs = [c.args[0] for c in cases]
+    ks = [c.args[1] for c in cases]
+    masks = [c.args[3] for c in cases]
+    assert any(q.shape[0] > 1 for q in qs) and all(q.shape[1] > 1 for q in qs)
+    assert all(q.shape[2] != q.shape[3] for q in qs)  # T != d
+    assert all(q.shape[1] != q.shape[3] for q in qs)  # h != d: 1/sqrt(h*d) never equals 1/d
+    assert any(k.shape[2] != q.shape[2] for q, k in zip(qs, ks))  # cross-attention
+    assert None in masks and any(m is not None and m.ndim == 2 for m in masks)  # causal (T, S)
+    assert any(m is not None and m.ndim == 4 for m in masks)  # padding (B, 1, 1, S)
+    assert {q.dtype for q in qs} == {torch.float32, torch.float64}
+    for q, k, m in zip(qs, ks, masks):  # every query can attend somewhere, with the mask and inverted
+        if m is not None:
+            full = m.expand(q.shape[0], q.shape[1], q.shape[2], k.shape[2])
+            assert full.any(-1).all() and (m.ndim == 2 or (~full).any(-1).all())
+
+
+def test_head_cases_keep_tokens_heads_and_width_apart():
+    for case in EXERCISES["split_heads"].make_cases():
+        x, h = case.args
+        b, t, width = x.shape
+        assert t != width // h and t != h and h > 1
+    assert any(c.args[0].shape[0] > 1 for c in EXERCISES["merge_heads"].make_cases())
+    for name in ("split_heads", "merge_heads"):
+        assert {c.args[0].dtype for c in EXERCISES[name].make_cases()} == {torch.float32, torch.float64}

@@ -1,0 +1,74 @@
+"""The chapter 06 checks: right answers pass, catalogued mistakes get their hints."""
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from einops import rearrange
+
+from vitlearn import checks
+from vitlearn.checks.model import EXERCISES
+
+ALTERNATIVES = {
+    "cls_token_output": [
+        lambda x: x[:, 0, :],
+        lambda x: x.select(1, 0),
+        lambda x: rearrange(x, "b t d -> t b d")[0],
+        lambda x: x.narrow(1, 0, 1).squeeze(1),
+    ],
+    "classification_loss": [
+        lambda logits, labels: nn.CrossEntropyLoss()(logits, labels),
+        lambda logits, labels: -F.log_softmax(logits, -1).gather(1, labels[:, None]).mean(),
+        lambda logits, labels: (torch.logsumexp(logits, -1) - logits[torch.arange(len(labels)), labels]).mean(),
+        lambda logits, labels: F.nll_loss(F.log_softmax(logits, dim=-1), labels),
+        lambda logits, labels: F.cross_entropy(logits, F.one_hot(labels, logits.shape[1]).to(logits.dtype)),
+    ],
+}
+
+
+@pytest.mark.parametrize("name, answer", [(n, a) for n, alts in ALTERNATIVES.items() for a in alts])
+def test_correct_alternatives_pass(name, answer, capsys):
+    assert getattr(checks, name)(answer).passed
+    assert capsys.readouterr().err == ""
+
+
+MISTAKES = [(name, m) for name, e in EXERCISES.items() for m in e.mistakes]
+
+
+@pytest.mark.parametrize("name, mistake", MISTAKES, ids=[f"{n}-{m.name}" for n, m in MISTAKES])
+def test_catalogued_mistake_is_rejected_with_its_hint(name, mistake, capsys):
+    result = getattr(checks, name)(mistake.answer)
+    assert not result.passed
+    assert next(c for c in result.cases if not c.passed).hint == mistake.hint
+    out = capsys.readouterr()
+    assert mistake.hint in out.out and out.err == ""
+
+
+def test_each_check_has_enough_alternatives_and_mistakes():
+    for name, exercise in EXERCISES.items():
+        assert len(ALTERNATIVES[name]) >= 3 and len(exercise.mistakes) >= 6
+
+
+@pytest.mark.parametrize("name, stub", [
+    ("cls_token_output", lambda x: torch.zeros(x.shape[0], x.shape[2], dtype=x.dtype)),
+    ("cls_token_output", lambda x: x),
+    ("classification_loss", lambda logits, labels: torch.zeros((), dtype=logits.dtype)),
+    ("classification_loss", lambda logits, labels: logits),
+    ("classification_loss", lambda logits, labels: type("AlwaysEqual", (), {"__eq__": lambda s, o: True})()),
+])
+def test_stubs_fail(name, stub):
+    assert getattr(checks, name)(stub, verbose=False).score == 0.0
+
+
+def test_a_constant_loss_with_a_fake_gradient_path_fails():
+    def classification_loss(logits, labels):
+        return 0 * logits.sum() + F.cross_entropy(logits.detach(), labels)  # right value, no real gradient
+
+    result = checks.classification_loss(classification_loss, verbose=False)
+    assert not result.passed and "gradient reaching `logits` is wrong" in result.message
+
+
+def test_cases_cannot_hide_an_axis_mistake():
+    for case in EXERCISES["cls_token_output"].make_cases():
+        b, t, d = case.args[0].shape
+        assert b > 1 and len({b, t, d}) == 3

@@ -1,0 +1,152 @@
+"""Chapter 05: attention written out, then split into heads.
+
+Shapes: ``B`` batch, ``h`` heads, ``T`` queries, ``S`` keys (``S == T`` in self-attention),
+``d`` head width, ``D = h * d`` model width.
+
+* ``attention_weights``            - ``softmax(q @ k^T / sqrt(d))``, one row per query;
+* ``scaled_dot_product_attention`` - those weights averaging the values, ``weights @ v``;
+* ``split_heads`` / ``merge_heads`` - ``(B, T, D)`` <-> ``(B, h, T, d)``;
+* ``MultiHeadSelfAttention``       - the layer: project, split, attend, merge, project.
+
+Masks are boolean with PyTorch's convention for ``F.scaled_dot_product_attention``:
+``True`` means "may attend". (``nn.MultiheadAttention``'s ``attn_mask`` uses the opposite.)
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vitlearn._validate import require_positive_int, require_same_dtype_device, require_tensor
+
+
+def _check_mask(mask: object, shape: tuple[int, ...]) -> None:
+    """Raise unless ``mask`` is None or a boolean tensor broadcastable to ``shape`` = (B, h, T, S)."""
+    if mask is None:
+        return
+    layout = f"broadcastable to (B, h, T, S) = {shape}"
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+        kind = mask.dtype if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise TypeError(f"mask must be a boolean tensor {layout}, True where a query may attend, got {kind}")
+    try:
+        broadcast = torch.broadcast_shapes(mask.shape, shape)
+    except RuntimeError:
+        broadcast = None
+    if broadcast != shape:
+        raise ValueError(f"mask must be {layout}, got {tuple(mask.shape)}")
+
+
+def _check_keys(q: object, k: object) -> tuple[torch.Tensor, torch.Tensor]:
+    q = require_tensor(q, "q", 4, "(B, h, T, d)")
+    k = require_tensor(k, "k", 4, "(B, h, S, d)")
+    b, h, _, d = q.shape
+    if k.shape[:2] != (b, h) or k.shape[-1] != d:
+        raise ValueError(f"k must have shape (B, h, S, d) = ({b}, {h}, S, {d}) to match q {tuple(q.shape)}, "
+                         f"got {tuple(k.shape)}")
+    require_same_dtype_device(q, "q", k, "k")
+    return q, k
+
+
+def attention_weights(q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """How much each query attends to each key: ``softmax(q @ k^T / sqrt(d))`` over the keys.
+
+    q ``(B, h, T, d)``, k ``(B, h, S, d)``, boolean mask broadcastable to ``(B, h, T, S)``
+    (True = may attend) -> ``(B, h, T, S)``, each row summing to 1. A query whose whole row
+    is masked gets NaN here, where ``F.scaled_dot_product_attention`` returns zeros.
+    """
+    q, k = _check_keys(q, k)
+    _check_mask(mask, (*q.shape[:3], k.shape[2]))
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (B, h, T, S)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))  # exp(-inf) = 0: no weight on blocked keys
+    return scores.softmax(dim=-1)  # (B, h, T, S): normalised over the keys
+
+
+def scaled_dot_product_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Attention written out: each query's output is a weighted average of the values.
+
+    q ``(B, h, T, d)``, k ``(B, h, S, d)``, v ``(B, h, S, d_v)``, optional boolean mask
+    broadcastable to ``(B, h, T, S)`` (True = may attend) -> ``(B, h, T, d_v)``.
+    Equal to ``F.scaled_dot_product_attention(q, k, v, attn_mask=mask)``.
+    """
+    weights = attention_weights(q, k, mask)  # (B, h, T, S); validates q, k, mask
+    v = require_tensor(v, "v", 4, "(B, h, S, d_v)")
+    if v.shape[:3] != k.shape[:3]:
+        b, h, s, _ = k.shape
+        raise ValueError(f"v must have shape (B, h, S, d_v) = ({b}, {h}, {s}, d_v) to match k {tuple(k.shape)}, "
+                         f"got {tuple(v.shape)}")
+    require_same_dtype_device(q, "q", v, "v")
+    return weights @ v  # (B, h, T, S) @ (B, h, S, d_v) -> (B, h, T, d_v)
+
+
+def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
+    """Cut the width into ``num_heads`` heads: ``(B, T, D)`` -> ``(B, h, T, D/h)``.
+
+    Head ``i`` gets features ``i*d .. (i+1)*d - 1`` of every token (``d = D/h``).
+    """
+    x = require_tensor(x, "x", 3, "(B, T, D)")
+    h = require_positive_int(num_heads, "num_heads")
+    b, t, width = x.shape
+    if width % h:
+        raise ValueError(f"the width D={width} of x (B, T, D) = {tuple(x.shape)} must be divisible by "
+                         f"num_heads={h}: each head gets D/num_heads features")
+    return x.reshape(b, t, h, width // h).transpose(1, 2)  # (B, T, h, d) -> (B, h, T, d)
+
+
+def merge_heads(x: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`split_heads`: concatenate the heads, ``(B, h, T, d)`` -> ``(B, T, h*d)``."""
+    x = require_tensor(x, "x", 4, "(B, h, T, d)")
+    b, h, t, d = x.shape
+    return x.transpose(1, 2).reshape(b, t, h * d)  # (B, T, h, d) -> (B, T, h*d)
+
+
+def _check_tokens(x: object, dim: int) -> torch.Tensor:
+    """Return ``x`` if it is a ``(B, T, dim)`` floating-point tensor, else raise."""
+    x = require_tensor(x, "x", 3, "(B, T, D)")
+    if x.shape[-1] != dim:
+        raise ValueError(f"x must have shape (B, T, D) = (B, T, {dim}), got {tuple(x.shape)}")
+    return x
+
+
+class MultiHeadSelfAttention(nn.Module):
+    """Multi-head self-attention: every token attends to every token, in ``num_heads`` heads.
+
+    ``(B, T, D)`` -> ``(B, T, D)``. The default path is the fused
+    ``F.scaled_dot_product_attention``; ``explicit=True`` (a settable attribute) uses the
+    written-out :func:`attention_weights` ``@ v``, and so does any call that asks for the
+    weights with ``return_attention=True``.
+    """
+
+    def __init__(self, dim: int, num_heads: int, bias: bool = True, explicit: bool = False) -> None:
+        super().__init__()
+        dim, num_heads = require_positive_int(dim, "dim"), require_positive_int(num_heads, "num_heads")
+        if dim % num_heads:
+            raise ValueError(f"dim={dim} must be divisible by num_heads={num_heads}: each head gets dim/num_heads "
+                             "features (e.g. dim=64, num_heads=4)")
+        self.dim, self.num_heads, self.explicit = dim, num_heads, explicit
+        self.q_proj = nn.Linear(dim, dim, bias=bias)
+        self.k_proj = nn.Linear(dim, dim, bias=bias)
+        self.v_proj = nn.Linear(dim, dim, bias=bias)
+        self.out_proj = nn.Linear(dim, dim, bias=bias)
+
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None, return_attention: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """x ``(B, T, D)``, boolean mask broadcastable to ``(B, h, T, T)`` -> ``(B, T, D)``,
+        or ``((B, T, D), weights (B, h, T, T))`` with ``return_attention=True``."""
+        x = _check_tokens(x, self.dim)
+        b, t, _ = x.shape
+        _check_mask(mask, (b, self.num_heads, t, t))
+        q, k, v = (split_heads(proj(x), self.num_heads) for proj in (self.q_proj, self.k_proj, self.v_proj))
+        if self.explicit or return_attention:
+            weights = attention_weights(q, k, mask)  # (B, h, T, T)
+            heads = weights @ v  # (B, h, T, d)
+        else:
+            heads = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, h, T, d)
+        out = self.out_proj(merge_heads(heads))  # (B, T, D)
+        return (out, weights) if return_attention else out

@@ -1,0 +1,76 @@
+"""Chapter 05: the Transformer encoder as ViT uses it.
+
+Pre-norm blocks (LayerNorm *before* attention and MLP, inside the residual branch), exact
+GELU, and one final LayerNorm after the last block. Equal to
+``nn.TransformerEncoder(nn.TransformerEncoderLayer(D, h, mlp_dim, dropout=0.0,
+activation="gelu", batch_first=True, norm_first=True), depth, norm=nn.LayerNorm(D))``
+with the same weights. Tokens are ``(B, T, D)``, batch first.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vitlearn.attention import MultiHeadSelfAttention, _check_tokens
+
+
+class MLP(nn.Module):
+    """The per-token feed-forward network: ``fc1``, exact GELU, ``fc2``; ``(B, T, D)`` -> ``(B, T, D)``."""
+
+    def __init__(self, dim: int, hidden_dim: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden_dim)
+        self.fc2 = nn.Linear(hidden_dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(F.gelu(self.fc1(x)))  # (B, T, hidden_dim) -> (B, T, D)
+
+
+class EncoderBlock(nn.Module):
+    """One pre-norm block: ``x + attn(norm1(x))``, then ``x + mlp(norm2(x))``; ``(B, T, D)`` -> ``(B, T, D)``."""
+
+    def __init__(self, dim: int, num_heads: int, mlp_dim: int, eps: float = 1e-6, explicit: bool = False) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=eps)
+        self.attn = MultiHeadSelfAttention(dim, num_heads, explicit=explicit)
+        self.norm2 = nn.LayerNorm(dim, eps=eps)
+        self.mlp = MLP(dim, mlp_dim)
+
+    def forward(
+        self, x: torch.Tensor, return_attention: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """x ``(B, T, D)`` -> ``(B, T, D)``, or ``((B, T, D), weights (B, h, T, T))``."""
+        x = _check_tokens(x, self.attn.dim)
+        if return_attention:
+            attended, weights = self.attn(self.norm1(x), return_attention=True)  # (B, T, D), (B, h, T, T)
+        else:
+            attended = self.attn(self.norm1(x))  # (B, T, D)
+        x = x + attended  # tokens exchange information
+        x = x + self.mlp(self.norm2(x))  # each token is transformed on its own
+        return (x, weights) if return_attention else x
+
+
+class Encoder(nn.Module):
+    """``depth`` pre-norm blocks and a final LayerNorm: ``(B, T, D)`` -> ``(B, T, D)``."""
+
+    def __init__(self, dim: int, depth: int, num_heads: int, mlp_dim: int, eps: float = 1e-6,
+                 explicit: bool = False) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(EncoderBlock(dim, num_heads, mlp_dim, eps, explicit) for _ in range(depth))
+        self.norm = nn.LayerNorm(dim, eps=eps)
+
+    def forward(
+        self, x: torch.Tensor, return_attention: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
+        """x ``(B, T, D)`` -> ``(B, T, D)``, or ``((B, T, D), [depth x (B, h, T, T) weights])``."""
+        maps = []
+        for block in self.blocks:
+            if return_attention:
+                x, weights = block(x, return_attention=True)  # (B, T, D), (B, h, T, T)
+                maps.append(weights)
+            else:
+                x = block(x)  # (B, T, D)
+        x = self.norm(x)  # (B, T, D)
+        return (x, maps) if return_attention else x

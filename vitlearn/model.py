@@ -1,0 +1,193 @@
+"""Chapter 06: the whole Vision Transformer, assembled from the chapters' pieces.
+
+images (B, C, H, W)
+  -> patch embeddings (B, N, D)          chapter 02: a conv with stride P
+  -> prepend the CLS token (B, N+1, D)   chapter 03
+  -> add position embeddings             chapter 04 (interpolated for another image size)
+  -> pre-norm Transformer encoder        chapter 05 (final LayerNorm included)
+  -> CLS output (B, D) -> linear head -> logits (B, K) -> cross-entropy    chapter 06
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from vitlearn._validate import require_positive_int, require_tensor
+from vitlearn.encoder import Encoder
+from vitlearn.patches import image2emb_conv
+from vitlearn.tokens import (
+    add_position_embedding,
+    interpolate_position_embedding,
+    prepend_cls,
+    sincos_position_embedding_2d,
+)
+
+
+def cls_token_output(encoder_output: torch.Tensor) -> torch.Tensor:
+    """The encoder's output at the CLS position (row 0 of every sequence): ``(B, T, D)`` -> ``(B, D)``."""
+    encoder_output = require_tensor(encoder_output, "encoder_output", 3, "(B, T, D)")
+    return encoder_output[:, 0, :]  # (B, D)
+
+
+def classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of ``(B, K)`` logits against ``(B,)`` integer labels in ``[0, K)``: a scalar."""
+    logits = require_tensor(logits, "logits", 2, "(B, K)")
+    if not isinstance(labels, torch.Tensor) or labels.dtype != torch.int64 or labels.ndim != 1:
+        raise TypeError(
+            f"labels must be a 1-D int64 tensor of class indices, shape ({logits.shape[0]},), got "
+            f"{getattr(labels, 'dtype', type(labels).__name__)} {tuple(getattr(labels, 'shape', ()))}"
+        )
+    if labels.shape[0] != logits.shape[0]:
+        raise ValueError(f"labels must have shape ({logits.shape[0]},) to match logits, got {tuple(labels.shape)}")
+    if labels.numel() and (labels.min() < 0 or labels.max() >= logits.shape[1]):
+        raise ValueError(f"labels must be class indices in [0, {logits.shape[1]}), got values "
+                         f"from {labels.min().item()} to {labels.max().item()}")
+    return F.cross_entropy(logits, labels)  # () mean over the batch
+
+
+def _pair(size: int | tuple[int, int], name: str) -> tuple[int, int]:
+    height, width = (size, size) if isinstance(size, int) else tuple(size)
+    return require_positive_int(height, f"{name} height"), require_positive_int(width, f"{name} width")
+
+
+class ViT(nn.Module):
+    """A Vision Transformer classifier: images ``(B, C, H, W)`` -> logits ``(B, num_classes)``.
+
+    ``pool="cls"`` classifies from a prepended CLS token; ``pool="mean"`` from the mean of the
+    patch tokens (no CLS token). ``pos="learned"`` trains a position table (interpolated
+    bicubically for another image size); ``pos="sincos"`` uses the fixed 2-D sine-cosine table
+    (recomputed for another size). Defaults: ViT-B's recipe (pre-norm, GELU, MLP 4x width).
+    """
+
+    def __init__(self, image_size: int | tuple[int, int] = 32, patch_size: int = 4, in_channels: int = 3,
+                 num_classes: int = 10, dim: int = 64, depth: int = 4, num_heads: int = 4,
+                 mlp_dim: int | None = None, pool: str = "cls", pos: str = "learned", eps: float = 1e-6):
+        super().__init__()
+        if pool not in ("cls", "mean") or pos not in ("learned", "sincos"):
+            raise ValueError(f"pool must be 'cls' or 'mean' and pos 'learned' or 'sincos', got {pool!r}, {pos!r}")
+        height, width = _pair(image_size, "image_size")
+        if height % patch_size or width % patch_size:
+            raise ValueError(f"image_size {height}x{width} must be divisible by patch_size {patch_size}")
+        mlp_dim = mlp_dim or 4 * dim
+        self.config: dict[str, Any] = dict(image_size=(height, width), patch_size=patch_size,
+                                           in_channels=in_channels, num_classes=num_classes, dim=dim,
+                                           depth=depth, num_heads=num_heads, mlp_dim=mlp_dim, pool=pool,
+                                           pos=pos, eps=eps)
+        self.patch_size, self.pool, self.pos = patch_size, pool, pos
+        self.grid = (height // patch_size, width // patch_size)
+        self.num_prefix_tokens = 1 if pool == "cls" else 0
+        self.patch_embedding = nn.Conv2d(in_channels, dim, kernel_size=patch_size, stride=patch_size)
+        if pool == "cls":
+            self.cls_token = nn.Parameter(torch.zeros(1, dim))  # (1, D), shared by every image
+        rows = self.num_prefix_tokens + self.grid[0] * self.grid[1]
+        if pos == "learned":
+            self.position_table = nn.Parameter(torch.zeros(rows, dim))  # (1 + N, D)
+        else:
+            self.register_buffer("position_table", self._sincos_table(self.grid), persistent=False)
+        self.encoder = Encoder(dim, depth, num_heads, mlp_dim, eps=eps)
+        self.head = nn.Linear(dim, num_classes)
+        self.apply(self._init_weights)
+        if pos == "learned":
+            nn.init.trunc_normal_(self.position_table, std=0.02)
+        if pool == "cls":
+            nn.init.trunc_normal_(self.cls_token, std=0.02)
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        """ViT's initialisation: truncated normal (std 0.02) weights, zero biases."""
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            nn.init.trunc_normal_(module.weight, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+
+    def _sincos_table(self, grid: tuple[int, int]) -> torch.Tensor:
+        """Prefix rows of zeros, then the fixed 2-D sin-cos rows: ``(prefix + h*w, D)``."""
+        dim = self.config["dim"]
+        prefix = torch.zeros(self.num_prefix_tokens, dim)
+        return torch.cat([prefix, sincos_position_embedding_2d(grid[0], grid[1], dim)])
+
+    def position_table_for(self, grid: tuple[int, int]) -> torch.Tensor:
+        """The position table for a ``grid_h x grid_w`` patch grid: ``(prefix + h*w, D)``."""
+        if grid == self.grid:
+            return self.position_table
+        if self.pos == "sincos":
+            return self._sincos_table(grid).to(self.position_table)
+        return interpolate_position_embedding(self.position_table, self.grid, grid, self.num_prefix_tokens)
+
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """Images ``(B, C, H, W)`` -> the encoder's input tokens ``(B, prefix + N, D)``."""
+        tokens = image2emb_conv(images, self.patch_embedding.weight, self.patch_size)  # (B, N, D)
+        tokens = tokens + self.patch_embedding.bias  # (B, N, D)
+        if self.pool == "cls":
+            tokens = prepend_cls(tokens, self.cls_token)  # (B, 1 + N, D)
+        grid = (images.shape[-2] // self.patch_size, images.shape[-1] // self.patch_size)
+        return add_position_embedding(tokens, self.position_table_for(grid))  # (B, prefix + N, D)
+
+    def forward(self, images: torch.Tensor, return_attention: bool = False):
+        """Images ``(B, C, H, W)`` (any size divisible by the patch size) -> logits ``(B, K)``.
+
+        With ``return_attention=True`` also returns each layer's ``(B, h, T, T)`` attention weights.
+        """
+        tokens = self.embed(images)  # (B, T, D)
+        if return_attention:
+            encoded, attention = self.encoder(tokens, return_attention=True)  # (B, T, D), [(B, h, T, T)]
+        else:
+            encoded = self.encoder(tokens)  # (B, T, D)
+        pooled = cls_token_output(encoded) if self.pool == "cls" else encoded.mean(dim=1)  # (B, D)
+        logits = self.head(pooled)  # (B, K)
+        return (logits, attention) if return_attention else logits
+
+    @classmethod
+    def from_hf(cls, hf_model: nn.Module) -> ViT:
+        """A vitlearn ViT carrying the weights of a ``transformers`` ``ViTForImageClassification``.
+
+        Both give the same logits in eval mode, also at another resolution (call the Hugging Face
+        model with ``interpolate_pos_encoding=True``). Works with transformers 4.x and 5.x names.
+        """
+        config = hf_model.config
+        if config.hidden_act != "gelu":
+            raise ValueError(f"only exact GELU is supported, the model uses {config.hidden_act!r}")
+        model = cls(image_size=config.image_size, patch_size=config.patch_size, in_channels=config.num_channels,
+                    num_classes=config.num_labels, dim=config.hidden_size, depth=config.num_hidden_layers,
+                    num_heads=config.num_attention_heads, mlp_dim=config.intermediate_size,
+                    eps=config.layer_norm_eps)
+        model.load_state_dict(_state_dict_from_hf(hf_model.state_dict(), config.num_hidden_layers))
+        return model
+
+
+# Our name <- Hugging Face's, per block; transformers 5.x first, 4.x second.
+_HF_BLOCK_NAMES = {
+    "norm1": ("layernorm_before", "layernorm_before"),
+    "attn.q_proj": ("attention.q_proj", "attention.attention.query"),
+    "attn.k_proj": ("attention.k_proj", "attention.attention.key"),
+    "attn.v_proj": ("attention.v_proj", "attention.attention.value"),
+    "attn.out_proj": ("attention.o_proj", "attention.output.dense"),
+    "norm2": ("layernorm_after", "layernorm_after"),
+    "mlp.fc1": ("mlp.fc1", "intermediate.dense"),
+    "mlp.fc2": ("mlp.fc2", "output.dense"),
+}
+
+
+def _state_dict_from_hf(hf: dict[str, torch.Tensor], depth: int) -> dict[str, torch.Tensor]:
+    """Rename (and reshape) a ``ViTForImageClassification`` state dict into vitlearn's names."""
+    version = 0 if "vit.layers.0.layernorm_before.weight" in hf else 1
+    layer = ("vit.layers.{}.", "vit.encoder.layer.{}.")[version]
+    state = {
+        "cls_token": hf["vit.embeddings.cls_token"].reshape(1, -1),  # (1, 1, D) -> (1, D)
+        "position_table": hf["vit.embeddings.position_embeddings"][0],  # (1, 1+N, D) -> (1+N, D)
+        "patch_embedding.weight": hf["vit.embeddings.patch_embeddings.projection.weight"],
+        "patch_embedding.bias": hf["vit.embeddings.patch_embeddings.projection.bias"],
+        "encoder.norm.weight": hf["vit.layernorm.weight"],
+        "encoder.norm.bias": hf["vit.layernorm.bias"],
+        "head.weight": hf["classifier.weight"],
+        "head.bias": hf["classifier.bias"],
+    }
+    for i in range(depth):
+        for ours, names in _HF_BLOCK_NAMES.items():
+            for field in ("weight", "bias"):
+                state[f"encoder.blocks.{i}.{ours}.{field}"] = hf[layer.format(i) + names[version] + f".{field}"]
+    return state

@@ -1,0 +1,45 @@
+"""The digits split and the training loop."""
+
+import pytest
+import torch
+
+from vitlearn.data import digits
+from vitlearn.model import ViT
+from vitlearn.train import TrainConfig, evaluate, learning_rate, train
+
+
+def test_digits_split_is_fixed_stratified_and_scaled():
+    split = digits()
+    assert split.train_images.shape == (1437, 1, 8, 8) and split.test_images.shape == (360, 1, 8, 8)
+    assert split.train_labels.dtype == torch.int64 and split.train_images.dtype == torch.float32
+    assert split.train_images.min() == 0 and split.train_images.max() == 1
+    assert split.test_labels.bincount().tolist() == [36, 36, 35, 37, 36, 36, 36, 36, 35, 37]  # stratified
+    assert torch.equal(digits().test_images, split.test_images)  # the same split every time
+
+
+def test_learning_rate_warms_up_then_decays_to_zero():
+    rates = [learning_rate(step, 100, 1.0, 0.1) for step in range(100)]
+    assert rates[0] == pytest.approx(0.1) and rates[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(rates[9:], rates[10:])) and rates[-1] < 0.01
+
+
+def _tiny_run(seed):
+    split = digits()
+    torch.manual_seed(seed)
+    model = ViT(image_size=8, patch_size=4, in_channels=1, dim=32, depth=1, num_heads=2)
+    history = train(model, split.train_images[:256], split.train_labels[:256],
+                    TrainConfig(epochs=4, batch_size=64, seed=seed), test=(split.test_images, split.test_labels))
+    return model, history
+
+
+def test_training_lowers_the_loss_and_beats_chance():
+    model, history = _tiny_run(0)
+    assert len(history.step_loss) == 16 and len(history.test_accuracy) == 4
+    assert history.epoch_loss[-1] < history.epoch_loss[0]
+    split = digits()
+    assert evaluate(model, split.test_images, split.test_labels) == history.test_accuracy[-1] > 0.3
+    assert model.training  # evaluate restores the mode it found
+
+
+def test_training_is_reproducible_with_a_seed():
+    assert _tiny_run(1)[1].step_loss == _tiny_run(1)[1].step_loss

@@ -3,3 +3,20 @@
 import matplotlib
 
 matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def pixels():
+    """``pixels(fig)``: draw the figure headless, close it, return its ``(H, W, 4)`` RGBA array."""
+
+    def render(fig) -> np.ndarray:
+        fig.canvas.draw()
+        rgba = np.asarray(fig.canvas.buffer_rgba()).copy()
+        plt.close(fig)
+        return rgba
+
+    return render

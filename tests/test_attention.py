@@ -1,7 +1,5 @@
 """Chapter 05 attention: the written-out references equal PyTorch's own (float64, to 1e-10)."""
 
-import matplotlib.pyplot as plt
-import numpy as np
 import pytest
 import torch
 import torch.nn as nn
@@ -182,21 +180,15 @@ def test_bad_input_raises_a_clear_error(call, error, words):
 
 # ---- the figure -------------------------------------------------------------------------------------
 
-def _pixels(fig):
-    fig.canvas.draw()
-    rgba = np.asarray(fig.canvas.buffer_rgba())
-    plt.close(fig)
-    return rgba
-
 
 @pytest.mark.parametrize("grid, image", [(None, None), ((2, 3), None), ((2, 3), torch.rand(1, 3, 32, 48))],
                          ids=["matrix", "cls-map", "overlay"])
-def test_attention_maps_render_one_panel_per_head(grid, image):
+def test_attention_maps_render_one_panel_per_head(grid, image, pixels):
     torch.manual_seed(0)
     _, weights = MultiHeadSelfAttention(12, 3)(torch.randn(1, 7, 12), return_attention=True)  # (1, 3, 7, 7)
     fig = viz.plot_attention_maps(weights[0].detach(), grid=grid, image=image)
     assert len(fig.axes) == 3
-    assert _pixels(fig)[..., :3].std() > 20
+    assert pixels(fig)[..., :3].std() > 20
 
 
 def test_attention_maps_reject_a_grid_that_does_not_fit():

@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from vitlearn.model import ViT, _state_dict_from_hf, classification_loss, cls_token_output
 

@@ -1,6 +1,5 @@
 """The chapter 03-04 references against independent computations (float64), Hugging Face, and figures."""
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
@@ -202,30 +201,24 @@ def test_bad_input_raises_a_clear_error(call, error, words):
 
 # ---- figures ----------------------------------------------------------------------------------------------
 
-def _pixels(fig):
-    fig.canvas.draw()
-    rgba = np.asarray(fig.canvas.buffer_rgba())
-    plt.close(fig)
-    return rgba
 
-
-def test_position_similarity_draws_one_tile_per_patch_and_a_colorbar():
+def test_position_similarity_draws_one_tile_per_patch_and_a_colorbar(pixels):
     table = torch.cat([torch.zeros(1, 16), tokens.sincos_position_embedding_2d(3, 5, 16)])
     fig = viz.plot_position_similarity(table, (3, 5), num_prefix_tokens=1)
     assert len(fig.axes) == 3 * 5 + 1 and fig._suptitle.get_text()
     tiles = [ax.images[0].get_array() for ax in fig.axes[:-1]]
     assert all(tile.shape == (3, 5) for tile in tiles)
     assert tiles[7][1, 2] == pytest.approx(1.0)  # patch (1, 2) is its own best match
-    assert _pixels(fig)[..., :3].std() > 20
+    assert pixels(fig)[..., :3].std() > 20
 
 
-def test_position_interpolation_shows_the_channels_before_and_after():
+def test_position_interpolation_shows_the_channels_before_and_after(pixels):
     table = torch.cat([torch.zeros(1, 8), tokens.sincos_position_embedding_2d(4, 4, 8)])
     fig = viz.plot_position_interpolation(table, (4, 4), (6, 8), channels=(0, 5, 7))
     assert len(fig.axes) == 2 * 3
     assert [ax.images[0].get_array().shape for ax in fig.axes] == [(4, 4)] * 3 + [(6, 8)] * 3
     assert fig.axes[4].get_title() == "channel 5, 6x8"
-    assert _pixels(fig)[..., :3].std() > 20
+    assert pixels(fig)[..., :3].std() > 20
 
 
 @pytest.mark.parametrize("call", [

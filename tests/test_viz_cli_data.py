@@ -4,7 +4,6 @@ import subprocess
 import sys
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pytest
 import torch
 
@@ -29,16 +28,10 @@ def test_sample_image_rejects_a_bad_size():
         sample_image((0, 32))
 
 
-def _pixels(fig):
-    fig.canvas.draw()
-    rgba = np.asarray(fig.canvas.buffer_rgba())
-    plt.close(fig)
-    return rgba
-
 
 @pytest.mark.parametrize("name", ["01_patch_grid", "01_patch_sequence", "02_weight_to_kernel"])
-def test_course_figures_render_non_blank(name):
-    rgba = _pixels(cli.course_figures()[name]())
+def test_course_figures_render_non_blank(name, pixels):
+    rgba = pixels(cli.course_figures()[name]())
     assert rgba.shape[0] >= 300 and rgba.shape[1] >= 500
     assert rgba[..., :3].std() > 20  # something was drawn
 

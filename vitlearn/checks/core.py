@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 
 import torch
@@ -288,14 +288,22 @@ def _problem(exercise: Exercise, outcome: Outcome, expected: Outcome) -> str:
 
 
 def judge(exercise: Exercise, case: Case, outcome: Outcome) -> CaseResult:
-    """Compare the learner's ``outcome`` on ``case`` with the reference and name the mistake."""
+    """Compare the learner's ``outcome`` on ``case`` with the reference's (no hint yet)."""
     expected = run_case(exercise.reference, case, exercise.grad_args)
     if expected.error is not None:  # a bug in the exercise definition, not in the learner's code
         raise RuntimeError(f"reference {exercise.name} failed on case {case.label!r}: {expected.error}")
     problem = _problem(exercise, outcome, expected)
-    if not problem:
-        return CaseResult(case.label, True)
-    return CaseResult(case.label, False, problem, diagnose(exercise, case, outcome))
+    return CaseResult(case.label, not problem, problem)
+
+
+def judge_all(exercise: Exercise, cases: Sequence[Case], outcomes: Sequence[Outcome]) -> list[CaseResult]:
+    """Judge every case; the first failing one also gets the catalogue's hint (the one shown)."""
+    results = [judge(exercise, case, outcome) for case, outcome in zip(cases, outcomes)]
+    for i, result in enumerate(results):
+        if not result.passed:
+            results[i] = replace(result, hint=diagnose(exercise, cases[i], outcomes[i]))
+            break
+    return results
 
 
 _HARD_CODED_HINT = (
@@ -334,10 +342,11 @@ def summarize(exercise: Exercise, results: list[CaseResult], warning_lines: Sequ
 def check_function(exercise: Exercise, fn: Callable[..., Any]) -> CheckResult:
     """Run and judge ``fn`` on every case of ``exercise``; never raises on a wrong answer."""
     if not callable(fn):
-        return report(exercise, [], error=f"pass the function itself, e.g. check.{exercise.name}({exercise.name}), not a {type(fn).__name__}")
+        return report(exercise, [], error=f"pass the function itself, e.g. checks.{exercise.name}"
+                                          f"({exercise.name}), not a {type(fn).__name__}")
     cases = exercise.make_cases()
     outcomes = [run_case(fn, case, exercise.grad_args) for case in cases]
-    return report(exercise, [judge(exercise, c, o) for c, o in zip(cases, outcomes)],
+    return report(exercise, judge_all(exercise, cases, outcomes),
                   warning_lines=[w for o in outcomes for w in o.warnings])
 
 

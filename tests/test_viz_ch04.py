@@ -1,0 +1,33 @@
+"""Chapter 04's figure: the photo beside its shuffled patches renders, and rejects a bad permutation."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from vitlearn import patches, viz  # noqa: E402
+from vitlearn.data import sample_image  # noqa: E402
+
+
+def test_shuffled_patches_shows_the_image_and_the_same_patches_reordered():
+    image = sample_image(64)  # (1, 3, 64, 64): 4x4 patches of 16
+    permutation = torch.randperm(16, generator=torch.Generator().manual_seed(0))
+    fig = viz.plot_shuffled_patches(image, 16, permutation)
+    assert len(fig.axes) == 2 and fig._suptitle.get_text()
+    left, right = (torch.from_numpy(np.asarray(ax.images[0].get_array())) for ax in fig.axes)  # (H, W, C)
+    assert torch.allclose(left, image[0].permute(1, 2, 0))
+    shuffled = patches.unpatchify(patches.patchify(image, 16)[:, permutation], 16, 64, 64)
+    assert torch.allclose(right, shuffled[0].permute(1, 2, 0))
+    fig.canvas.draw()
+    assert np.asarray(fig.canvas.buffer_rgba())[..., :3].std() > 20  # not blank
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("permutation", [torch.arange(15), torch.zeros(16, dtype=torch.long), [0, 1]])
+def test_shuffled_patches_rejects_a_bad_permutation(permutation):
+    with pytest.raises(ValueError, match="permutation"):
+        viz.plot_shuffled_patches(sample_image(64), 16, permutation)

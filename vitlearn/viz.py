@@ -10,10 +10,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
+from matplotlib.patches import Circle, FancyBboxPatch, Rectangle
 
 from vitlearn import patches as patch_ops
 from vitlearn._validate import require_tensor
+from vitlearn.tokens import interpolate_position_embedding
 
 ROW_COLORS = plt.get_cmap("tab10").colors  # one colour per image row of patches (colour-blind safer than jet)
 
@@ -141,7 +142,7 @@ def plot_weight_and_kernels(weight: torch.Tensor, in_channels: int, patch_size: 
 
 
 def plot_embedding_channels(embeddings: torch.Tensor, grid_shape: tuple[int, int],
-                            titles: list[str] | None = None) -> Figure:
+                            titles: list[str] | None = None, suptitle: str | None = None) -> Figure:
     """Each channel of one image's patch embeddings shown as a map over the patch grid.
 
     embeddings ``(1, N, D)`` or ``(N, D)`` with ``N = grid_h * grid_w`` (reading order);
@@ -163,7 +164,8 @@ def plot_embedding_channels(embeddings: torch.Tensor, grid_shape: tuple[int, int
         ax.set_yticks([])
         ax.set_title(titles[d] if titles else f"channel {d}")
         fig.colorbar(image, ax=ax, shrink=0.8)
-    fig.suptitle(f"Patch embeddings as {grid_h}x{grid_w} maps, one per channel (token n sits at row n // {grid_w}, column n % {grid_w})")
+    fig.suptitle(suptitle or f"Patch embeddings as {grid_h}x{grid_w} maps, one per channel "
+                 f"(token n sits at row n // {grid_w}, column n % {grid_w})")
     return fig
 
 
@@ -256,7 +258,6 @@ def plot_position_interpolation(table: torch.Tensor, old_grid: tuple[int, int], 
 
     Each channel keeps one colour scale in both rows, so the resized map can be compared directly.
     """
-    from vitlearn.tokens import interpolate_position_embedding
 
     resized = interpolate_position_embedding(table, old_grid, new_grid, num_prefix_tokens)  # validates the table
     if any(not 0 <= c < table.shape[1] for c in channels):
@@ -274,4 +275,230 @@ def plot_position_interpolation(table: torch.Tensor, old_grid: tuple[int, int], 
             ax.set_title(f"channel {channel}, {h}x{w}")
     fig.suptitle(f"Position table resized from a {old_grid[0]}x{old_grid[1]} to a {new_grid[0]}x{new_grid[1]} "
                  "patch grid (bicubic): top before, bottom after")
+    return fig
+
+
+def plot_shuffled_patches(image: torch.Tensor, patch_size: int, permutation: torch.Tensor) -> Figure:
+    """The image beside the same image with its patches put back in another order.
+
+    image ``(1, C, H, W)`` in [0, 1], H and W divisible by ``patch_size``; permutation ``(N,)``,
+    a reordering of ``0 .. N-1`` (patch ``k`` of the right image is patch ``permutation[k]`` of
+    the left). Both hold the same ``N`` patches: the same set of tokens for a Transformer
+    that has no position information.
+    """
+    image = require_tensor(image, "image", 4, "(1, C, H, W)")
+    sequence = patch_ops.patchify(image, patch_size)  # (1, N, C*P*P); validates P
+    count = sequence.shape[1]
+    if (not isinstance(permutation, torch.Tensor) or permutation.shape != (count,)
+            or not torch.equal(permutation.sort().values.cpu(), torch.arange(count))):
+        raise ValueError(f"permutation must be a (N,) = ({count},) tensor holding 0 .. {count - 1} once each")
+    height, width = image.shape[-2:]
+    shuffled = patch_ops.unpatchify(sequence[:, permutation.to(sequence.device)], patch_size, height, width)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 6.4 * height / width), layout="constrained")
+    for ax, picture, title in zip(axes, (image, shuffled),
+                                  ("patches in reading order", "the same patches, shuffled")):
+        _show(ax, picture)
+        for k in range(1, width // patch_size):
+            ax.axvline(k * patch_size - 0.5, color="white", linewidth=1)
+        for k in range(1, height // patch_size):
+            ax.axhline(k * patch_size - 0.5, color="white", linewidth=1)
+        ax.set_title(title, fontsize=13)
+    fig.suptitle(f"{count} patches, two orders: without position embeddings, self-attention sees the same set of tokens",
+                 fontsize=13)
+    return fig
+
+
+def plot_encoder_blocks() -> Figure:
+    """Chapter 05: the pre-norm encoder block ViT uses beside the post-norm block that
+    ``nn.TransformerEncoderLayer`` builds by default, as two flow charts (input at the bottom).
+
+    Takes no data. Tokens ``(B, T, D)`` flow up; each branch is added back to the residual stream
+    at a circled plus. Attention mixes the tokens (spatial mixing); the MLP transforms each token
+    on its own (channel mixing). Two axes, one per block.
+    """
+
+    colors = {"norm": "#fde68a", "attn": "#bfdbfe", "mlp": "#bbf7d0", "io": "#e5e7eb"}
+    attn = ("attn", "multi-head self-attention\nmixes the tokens (spatial)")
+    pre = ([("io", "tokens x  (B, T, D)"), ("norm", "LayerNorm"), attn, ("add", ""), ("norm", "LayerNorm"),
+            ("mlp", "MLP: D -> 4D, GELU, -> D\neach token on its own (channels)"), ("add", ""),
+            ("io", "(B, T, D) to the next block;\nafter the last one: a final LayerNorm")],
+           [(0, 3), (3, 6)])  # residuals: from the stream at step i to the plus at step j
+    post = ([("io", "tokens x  (B, T, D)"), attn, ("add", ""), ("norm", "LayerNorm"),
+             ("mlp", "MLP: D -> 2048, ReLU, -> D\neach token on its own (channels)"), ("add", ""),
+             ("norm", "LayerNorm"), ("io", "(B, T, D) to the next block;\nno final LayerNorm")],
+            [(0, 2), (3, 5)])
+    fig, axes = plt.subplots(1, 2, figsize=(13, 8.5), layout="constrained")
+    for ax, (steps, residuals), title in [
+        (axes[0], pre, "Pre-norm (ViT)\nx = x + attn(LN(x));  x = x + mlp(LN(x))"),
+        (axes[1], post, ("Post-norm (nn.TransformerEncoderLayer's default)\n"
+                         "x = LN(x + attn(x));  x = LN(x + mlp(x)),  dropout 0.1")),
+    ]:
+        centre, step = 4.2, 1.5
+        ax.set_xlim(0, 10)
+        ax.set_ylim(-0.6, len(steps) * step - 0.4)
+        ax.axis("off")
+        ax.set_title(title, fontsize=13)
+        half = [0.34 if kind == "add" else 0.53 for kind, _ in steps]  # half height of each shape
+        for i, (kind, text) in enumerate(steps):
+            y = i * step
+            if kind == "add":
+                ax.add_patch(Circle((centre, y), 0.32, facecolor="white", edgecolor="black", linewidth=1.8))
+                ax.text(centre, y, "+", ha="center", va="center", fontsize=20, fontweight="bold")
+            else:
+                ax.add_patch(FancyBboxPatch((centre - 3.0, y - 0.48), 6.0, 0.96, boxstyle="round,pad=0.05",
+                                            facecolor=colors[kind], edgecolor="black", linewidth=1.4))
+                ax.text(centre, y, text, ha="center", va="center", fontsize=11.5)
+            if i + 1 < len(steps):
+                ax.annotate("", xy=(centre, (i + 1) * step - half[i + 1]), xytext=(centre, y + half[i]),
+                            arrowprops={"arrowstyle": "-|>", "color": "black", "linewidth": 1.6})
+        for start, end in residuals:
+            low, high = start * step + step / 2, end * step
+            ax.plot([centre, 8.6, 8.6], [low, low, high], color="#6b7280", linewidth=2.2)
+            ax.annotate("", xy=(centre + 0.34, high), xytext=(8.6, high),
+                        arrowprops={"arrowstyle": "-|>", "color": "#6b7280", "linewidth": 2.2})
+            ax.text(8.75, (low + high) / 2, "residual", rotation=90, va="center", fontsize=11, color="#374151")
+    fig.suptitle("One Transformer encoder block, two places for the LayerNorms", fontsize=15)
+    return fig
+
+
+def plot_matrices(matrices: dict[str, torch.Tensor], title: str, *, xlabel: str = "feature d",
+                  ylabel: str = "row", row_labels: list[str] | None = None, highlight_rows: int = 0) -> Figure:
+    """2-D tensors side by side as heatmaps on one shared colour scale, one panel per entry.
+
+    matrices: panel title -> ``(R, D)`` tensor (e.g. one image's ``(T, D)`` token sequence, or
+    the CLS rows of ``B`` images as ``(B, D)``); panels may differ in ``R`` and ``D``. Blue is
+    negative, red positive, white 0, and the same number has the same colour in every panel. ``row_labels`` names the rows (every panel's ``R``
+    must then equal its length); ``highlight_rows > 0`` frames the first rows of each panel
+    (e.g. the CLS token at row 0).
+    """
+    if not matrices:
+        raise ValueError("matrices must hold at least one (R, D) tensor")
+    arrays = {}
+    for name, matrix in matrices.items():
+        arrays[name] = require_tensor(matrix, f"matrices[{name!r}]", 2, "(R, D)").detach().cpu().double().numpy()
+    if row_labels is not None and any(a.shape[0] != len(row_labels) for a in arrays.values()):
+        raise ValueError(f"row_labels has {len(row_labels)} names, but the panels have "
+                         f"{[a.shape[0] for a in arrays.values()]} rows")
+    limit = max(np.abs(a).max() for a in arrays.values()) or 1.0
+    tallest = max(a.shape[0] for a in arrays.values())
+    fig, axes = plt.subplots(1, len(arrays), figsize=(min(4.6 * len(arrays), 16) + 1.2, 1.2 + 0.42 * max(tallest, 5)),
+                             squeeze=False, layout="constrained")
+    for ax, (name, array) in zip(axes[0], arrays.items()):
+        image = ax.imshow(array, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
+        ax.set_title(name, fontsize=12)
+        ax.set_xlabel(xlabel, fontsize=11)
+        ax.set_yticks(range(array.shape[0]), row_labels if row_labels is not None else range(array.shape[0]))
+        ax.tick_params(labelsize=9)
+        if highlight_rows:
+            ax.add_patch(Rectangle((-0.5, -0.5), array.shape[1], highlight_rows, fill=False, edgecolor="black",
+                                   linewidth=3))
+    axes[0, 0].set_ylabel(ylabel, fontsize=11)
+    fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.9, label="value")
+    fig.suptitle(title, fontsize=13)
+    return fig
+
+
+def plot_accuracy_curves(curves: dict[str, list[float]], title: str, *, chance: float | None = None) -> Figure:
+    """Test accuracy per epoch, one line per training run.
+
+    curves: run label -> accuracies in [0, 1], one per epoch (e.g. ``History.test_accuracy``).
+    Runs whose labels share the text before the first comma ("CLS, seed 0", "CLS, seed 1")
+    share a colour, so repeated seeds of one setting read as one group. ``chance`` (in [0, 1])
+    draws the accuracy of guessing as a dotted line. Drawn in percent.
+    """
+    if not curves or any(len(values) == 0 for values in curves.values()):
+        raise ValueError("curves must map each run's label to a non-empty list of per-epoch accuracies")
+    groups = list(dict.fromkeys(label.split(",")[0] for label in curves))
+    colors = {group: plt.get_cmap("tab10").colors[i % 10] for i, group in enumerate(groups)}
+    styles = ["-", "--", ":", "-."]
+    seen: dict[str, int] = {}
+    fig, ax = plt.subplots(figsize=(9, 5.2), layout="constrained")
+    for label, values in curves.items():
+        group = label.split(",")[0]
+        index = seen[group] = seen.get(group, -1) + 1
+        epochs = np.arange(1, len(values) + 1)
+        ax.plot(epochs, 100 * np.asarray(values, dtype=float), color=colors[group], linestyle=styles[index % 4],
+                linewidth=2.2, marker="o", markersize=4, label=f"{label}: {100 * values[-1]:.0f} % at the end")
+    lowest = min(min(values) for values in curves.values())
+    if chance is not None:
+        ax.axhline(100 * chance, color="gray", linestyle=":", linewidth=1.5, label=f"chance ({100 * chance:.0f} %)")
+        lowest = min(lowest, chance)
+    ax.set_ylim(max(0.0, 100 * lowest - 5), 100.5)
+    ax.set_xlabel("epoch", fontsize=12)
+    ax.set_ylabel("test accuracy (%)", fontsize=12)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=10, loc="lower right")
+    ax.set_title(title, fontsize=13)
+    return fig
+
+
+def plot_forward_pass(image: torch.Tensor, patch_size: int, tokens: torch.Tensor, encoded: torch.Tensor,
+                      probabilities: torch.Tensor, label: int | None = None, title: str | None = None) -> Figure:
+    """Chapter 06: one image's trip through a ViT classifier, in four panels.
+
+    image ``(C, H, W)`` (or ``(1, C, H, W)``) in [0, 1], cut by ``patch_size`` into
+    ``N = (H/P)*(W/P)`` patches; tokens ``(T, D)``, the encoder input (CLS row first, positions
+    added, ``T = 1 + N``); encoded ``(T, D)``, the encoder output, whose row 0 (the CLS output) is
+    outlined; probabilities ``(K,)``, ``softmax(logits)``, as bars, the bar of ``label`` (when
+    given) in green. Four axes.
+    """
+    if image.ndim == 4 and image.shape[0] == 1:
+        image = image[0]
+    image = require_tensor(image, "image", 3, "(C, H, W)")
+    tokens = require_tensor(tokens, "tokens", 2, "(T, D)").detach().cpu().float()
+    encoded = require_tensor(encoded, "encoded", 2, "(T, D)").detach().cpu().float()
+    probabilities = require_tensor(probabilities, "probabilities", 1, "(K,)").detach().cpu().float()
+    height, width = image.shape[-2:]
+    if height % patch_size or width % patch_size:
+        raise ValueError(f"the {height}x{width} image must be divisible by patch_size {patch_size}")
+    grid_w = width // patch_size
+    count = (height // patch_size) * grid_w
+    if tokens.shape != encoded.shape or tokens.shape[0] != 1 + count:
+        raise ValueError(f"tokens and encoded must both have shape (1 + N, D) = ({1 + count}, D) for {count} "
+                         f"patches, got {tuple(tokens.shape)} and {tuple(encoded.shape)}")
+    classes = probabilities.shape[0]
+    if label is not None and not 0 <= label < classes:
+        raise ValueError(f"label must lie in [0, {classes}), got {label}")
+    fig, axes = plt.subplots(1, 4, figsize=(17, 4.6), layout="constrained",
+                             gridspec_kw=dict(width_ratios=[1.1, 2, 2, 1.7]))
+    ax = axes[0]
+    _show(ax, image)
+    for k in range(1, width // patch_size):
+        ax.axvline(k * patch_size - 0.5, color="tab:orange", linewidth=2)
+    for k in range(1, height // patch_size):
+        ax.axhline(k * patch_size - 0.5, color="tab:orange", linewidth=2)
+    for n in range(count):
+        row, col = divmod(n, grid_w)
+        ax.text(col * patch_size, row * patch_size, str(n + 1), color="tab:orange", fontsize=12,
+                fontweight="bold", ha="left", va="top")
+    ax.set_title(f"image {tuple(image.shape)}\n{count} patches of {patch_size}x{patch_size}", fontsize=12)
+    row_names = ["CLS"] + [str(n + 1) for n in range(count)]
+    for ax, matrix, name in [(axes[1], tokens, "encoder input: CLS + patches + positions"),
+                             (axes[2], encoded, "encoder output")]:
+        limit = matrix.abs().max().item() or 1.0
+        ax.imshow(matrix.numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
+        ax.set_yticks(range(len(row_names)), row_names if len(row_names) <= 20 else None)
+        if len(row_names) > 20:
+            ax.set_yticks([0], ["CLS"])
+        ax.set_xlabel(f"channel (D = {matrix.shape[1]})")
+        ax.set_ylabel("token")
+        ax.set_title(f"{name}\n(T, D) = {tuple(matrix.shape)}", fontsize=12)
+    axes[2].add_patch(Rectangle((-0.5, -0.5), encoded.shape[1], 1, fill=False, edgecolor="tab:green", linewidth=3))
+    axes[2].set_title(f"encoder output (T, D) = {tuple(encoded.shape)}\nrow 0, outlined: the CLS output (D,)",
+                      fontsize=12)
+    ax = axes[3]
+    colors = ["tab:green" if k == label else "tab:gray" for k in range(classes)]
+    ax.bar(range(classes), probabilities.numpy(), color=colors)
+    ax.axhline(1 / classes, color="black", linestyle="--", linewidth=1, label=f"chance 1/{classes}")
+    ax.set_ylim(0, 1)
+    ax.set_xticks(range(classes))
+    ax.set_xlabel("class")
+    ax.set_ylabel("probability")
+    ax.legend(loc="upper right", fontsize=10)
+    heading = f"head -> softmax(logits), K = {classes}"
+    if label is not None:
+        heading += f"\ntrue class {label} (green): p = {probabilities[label].item():.2f}"
+    ax.set_title(heading, fontsize=12)
+    fig.suptitle(title or "One image through the ViT: image -> tokens -> encoder -> CLS output -> class probabilities",
+                 fontsize=14)
     return fig

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from einops import rearrange
 
 from vitlearn import attention, viz
-from vitlearn.attention import MultiHeadSelfAttention, attention_weights, merge_heads, split_heads
+from vitlearn.attention import MultiHeadSelfAttention, attention_weights, load_into_torch, merge_heads, split_heads
 
 EXACT = dict(rtol=0, atol=1e-10)
 
@@ -76,16 +76,9 @@ def test_split_and_merge_heads_invert_each_other_and_match_einops():
 
 
 def _torch_mha(ours: MultiHeadSelfAttention) -> nn.MultiheadAttention:
-    """``nn.MultiheadAttention`` holding our weights: in_proj = cat(q, k, v) along the output rows."""
     bias = ours.q_proj.bias is not None
     mha = nn.MultiheadAttention(ours.dim, ours.num_heads, bias=bias, batch_first=True, dtype=torch.float64)
-    with torch.no_grad():
-        mha.in_proj_weight.copy_(torch.cat([ours.q_proj.weight, ours.k_proj.weight, ours.v_proj.weight]))
-        mha.out_proj.weight.copy_(ours.out_proj.weight)
-        if bias:
-            mha.in_proj_bias.copy_(torch.cat([ours.q_proj.bias, ours.k_proj.bias, ours.v_proj.bias]))
-            mha.out_proj.bias.copy_(ours.out_proj.bias)
-    return mha.eval()
+    return load_into_torch(ours, mha).eval()
 
 
 @pytest.mark.parametrize("explicit", [False, True], ids=["fused", "explicit"])

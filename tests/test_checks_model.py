@@ -37,17 +37,6 @@ def test_each_check_has_enough_alternatives_and_mistakes():
         assert len(ALTERNATIVES[name]) >= 3 and len(exercise.mistakes) >= 6
 
 
-@pytest.mark.parametrize("name, stub", [
-    ("cls_token_output", lambda x: torch.zeros(x.shape[0], x.shape[2], dtype=x.dtype)),
-    ("cls_token_output", lambda x: x),
-    ("classification_loss", lambda logits, labels: torch.zeros((), dtype=logits.dtype)),
-    ("classification_loss", lambda logits, labels: logits),
-    ("classification_loss", lambda logits, labels: type("AlwaysEqual", (), {"__eq__": lambda s, o: True})()),
-])
-def test_stubs_fail(name, stub):
-    assert getattr(checks, name)(stub, verbose=False).score == 0.0
-
-
 def test_a_constant_loss_with_a_fake_gradient_path_fails():
     def classification_loss(logits, labels):
         return 0 * logits.sum() + F.cross_entropy(logits.detach(), labels)  # right value, no real gradient

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from vitlearn.encoder import MLP, Encoder, EncoderBlock
+from vitlearn.encoder import MLP, Encoder, EncoderBlock, load_into_torch
 
 EXACT = dict(rtol=0, atol=1e-10)
 DIM, HEADS, MLP_DIM, EPS = 16, 4, 64, 1e-6
@@ -13,18 +13,6 @@ DIM, HEADS, MLP_DIM, EPS = 16, 4, 64, 1e-6
 def _torch_layer(norm_first: bool = True, batch_first: bool = True) -> nn.TransformerEncoderLayer:
     return nn.TransformerEncoderLayer(DIM, HEADS, MLP_DIM, dropout=0.0, activation="gelu", batch_first=batch_first,
                                       norm_first=norm_first, layer_norm_eps=EPS, dtype=torch.float64)
-
-
-def _copy_block(ours: EncoderBlock, layer: nn.TransformerEncoderLayer) -> None:
-    """Load our block's weights into PyTorch's layer (q, k, v stacked into one in_proj)."""
-    attn = ours.attn
-    with torch.no_grad():
-        layer.self_attn.in_proj_weight.copy_(torch.cat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight]))
-        layer.self_attn.in_proj_bias.copy_(torch.cat([attn.q_proj.bias, attn.k_proj.bias, attn.v_proj.bias]))
-        for theirs, mine in [(layer.self_attn.out_proj, attn.out_proj), (layer.linear1, ours.mlp.fc1),
-                             (layer.linear2, ours.mlp.fc2), (layer.norm1, ours.norm1), (layer.norm2, ours.norm2)]:
-            theirs.weight.copy_(mine.weight)
-            theirs.bias.copy_(mine.bias)
 
 
 def _randomise(module: nn.Module) -> nn.Module:
@@ -44,7 +32,7 @@ def test_block_equals_pytorchs_pre_norm_layer(explicit):
     torch.manual_seed(0)
     ours = _randomise(EncoderBlock(DIM, HEADS, MLP_DIM, EPS, explicit=explicit))
     layer = _torch_layer().eval()
-    _copy_block(ours, layer)
+    load_into_torch(ours, layer)
     x = _tokens()
     torch.testing.assert_close(ours(x), layer(x), **EXACT)
 
@@ -55,11 +43,7 @@ def test_encoder_equals_pytorchs_transformer_encoder(explicit):
     ours = _randomise(Encoder(DIM, 3, HEADS, MLP_DIM, EPS, explicit=explicit))
     theirs = nn.TransformerEncoder(_torch_layer(), 3, norm=nn.LayerNorm(DIM, EPS, dtype=torch.float64),
                                    enable_nested_tensor=False).eval()
-    for block, layer in zip(ours.blocks, theirs.layers):
-        _copy_block(block, layer)
-    with torch.no_grad():
-        theirs.norm.weight.copy_(ours.norm.weight)
-        theirs.norm.bias.copy_(ours.norm.bias)
+    load_into_torch(ours, theirs)
     x = _tokens()
     torch.testing.assert_close(ours(x), theirs(x), **EXACT)
 
@@ -69,7 +53,7 @@ def test_post_norm_layer_computes_something_else():
     torch.manual_seed(0)
     ours = _randomise(EncoderBlock(DIM, HEADS, MLP_DIM, EPS))
     post_norm = _torch_layer(norm_first=False).eval()
-    _copy_block(ours, post_norm)
+    load_into_torch(ours, post_norm)
     x = _tokens()
     assert (ours(x) - post_norm(x)).abs().max() > 0.1
 
@@ -121,3 +105,8 @@ def test_mlp_uses_exact_gelu():
 def test_wrong_width_is_a_clear_error():
     with pytest.raises(ValueError, match=r"\(B, T, D\) = \(B, T, 16\)"):
         Encoder(DIM, 1, HEADS, MLP_DIM)(torch.zeros(2, 5, 8))
+
+
+def test_load_into_torch_refuses_a_mismatched_layer():
+    with pytest.raises(ValueError, match="num_heads=4"):
+        load_into_torch(EncoderBlock(DIM, HEADS, MLP_DIM), _torch_layer().__class__(DIM, 2, MLP_DIM))

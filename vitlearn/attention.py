@@ -150,3 +150,23 @@ class MultiHeadSelfAttention(nn.Module):
             heads = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, h, T, d)
         out = self.out_proj(merge_heads(heads))  # (B, T, D)
         return (out, weights) if return_attention else out
+
+
+@torch.no_grad()
+def load_into_torch(ours: MultiHeadSelfAttention, theirs: nn.MultiheadAttention) -> nn.MultiheadAttention:
+    """Copy our weights into ``nn.MultiheadAttention`` so both compute the same function.
+
+    PyTorch stacks the three input projections in one ``in_proj_weight`` ``(3D, D)``: the rows
+    of ``W_q``, then ``W_k``, then ``W_v`` (and ``in_proj_bias`` ``(3D,)`` likewise).
+    Returns ``theirs``.
+    """
+    if theirs.embed_dim != ours.dim or theirs.num_heads != ours.num_heads:
+        raise ValueError(f"nn.MultiheadAttention must have embed_dim={ours.dim} and num_heads={ours.num_heads}, "
+                         f"got {theirs.embed_dim} and {theirs.num_heads}")
+    projections = (ours.q_proj, ours.k_proj, ours.v_proj)
+    theirs.in_proj_weight.copy_(torch.cat([p.weight for p in projections]))  # (3D, D)
+    theirs.out_proj.weight.copy_(ours.out_proj.weight)  # (D, D)
+    if ours.q_proj.bias is not None:
+        theirs.in_proj_bias.copy_(torch.cat([p.bias for p in projections]))  # (3D,)
+        theirs.out_proj.bias.copy_(ours.out_proj.bias)  # (D,)
+    return theirs

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vitlearn import attention
 from vitlearn.attention import MultiHeadSelfAttention, _check_tokens
 
 
@@ -74,3 +75,25 @@ class Encoder(nn.Module):
                 x = block(x)  # (B, T, D)
         x = self.norm(x)  # (B, T, D)
         return (x, maps) if return_attention else x
+
+
+@torch.no_grad()
+def load_into_torch(ours: EncoderBlock | Encoder, theirs: nn.TransformerEncoderLayer | nn.TransformerEncoder):
+    """Copy our block (or encoder) into PyTorch's ``nn.TransformerEncoderLayer`` (or
+    ``nn.TransformerEncoder`` with a final ``norm``), name by name; returns ``theirs``.
+
+    ``theirs`` must be built with ``norm_first=True, activation="gelu", batch_first=True`` to
+    compute the same function (the tests and chapter 05 prove it does).
+    """
+    if isinstance(ours, Encoder):
+        for block, layer in zip(ours.blocks, theirs.layers, strict=True):
+            load_into_torch(block, layer)
+        pairs = [(theirs.norm, ours.norm)]
+    else:
+        attention.load_into_torch(ours.attn, theirs.self_attn)
+        pairs = [(theirs.linear1, ours.mlp.fc1), (theirs.linear2, ours.mlp.fc2),
+                 (theirs.norm1, ours.norm1), (theirs.norm2, ours.norm2)]
+    for their_module, our_module in pairs:
+        their_module.weight.copy_(our_module.weight)
+        their_module.bias.copy_(our_module.bias)
+    return theirs

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
@@ -51,9 +52,17 @@ def _figures(args: argparse.Namespace) -> int:
     return 0
 
 
+# Modules that add their own subcommands: each has ``register(commands)``, which adds a subparser
+# with ``set_defaults(run=...)``; ``run(args) -> int`` is the exit status. Imports stay lazy so that
+# ``vitlearn --help`` does not pay for torch.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vitlearn", description="The Vision Transformer, line by line.")
     commands = parser.add_subparsers(dest="command", required=True)
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(commands)
     commands.add_parser("exercises", help="list exercises and their mistake catalogues").set_defaults(run=_exercises)
     figures = commands.add_parser("figures", help="render the course figures headless")
     figures.add_argument("--out", type=Path, required=True, help="folder to write the figures to")

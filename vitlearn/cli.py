@@ -55,7 +55,7 @@ def _figures(args: argparse.Namespace) -> int:
 # Modules that add their own subcommands: each has ``register(commands)``, which adds a subparser
 # with ``set_defaults(run=...)``; ``run(args) -> int`` is the exit status. Imports stay lazy so that
 # ``vitlearn --help`` does not pay for torch.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("vitlearn.classroom.commands", "vitlearn.train_command")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -33,6 +33,19 @@ def _show(ax, image: torch.Tensor) -> None:
     ax.set_yticks([])
 
 
+def _panel_grid(count: int, max_cols: int, panel_size: tuple[float, float],
+                margin: tuple[float, float] = (0.0, 0.0)) -> tuple[Figure, list]:
+    """A figure with ``count`` panels wrapped into rows of at most ``max_cols``; returns the
+    figure and exactly ``count`` axes (the unused cells of the last row are removed)."""
+    cols = min(count, max_cols)
+    rows = -(-count // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(panel_size[0] * cols + margin[0], panel_size[1] * rows + margin[1]),
+                             squeeze=False, layout="constrained")
+    for ax in axes.flat[count:]:
+        fig.delaxes(ax)
+    return fig, list(axes.flat[:count])
+
+
 def plot_patch_grid(image: torch.Tensor, patch_size: int, *, numbers: bool = True) -> Figure:
     """The image with its P x P patch grid drawn on, each patch numbered in reading order.
 
@@ -191,12 +204,8 @@ def plot_attention_maps(weights: torch.Tensor, grid: tuple[int, int] | None = No
             raise ValueError(f"a {grid_h}x{grid_w} grid needs {grid_h * grid_w} patch tokens after "
                              f"{num_prefix_tokens} prefix token(s), but weights have T={tokens}")
         maps = weights[:, query, num_prefix_tokens:].reshape(heads, grid_h, grid_w)  # (h, grid_h, grid_w)
-    cols = min(heads, 4)
-    fig, axes = plt.subplots(-(-heads // cols), cols, figsize=(3.2 * cols, 3.4 * -(-heads // cols)),
-                             squeeze=False, layout="constrained")
-    for ax in axes.flat[heads:]:
-        fig.delaxes(ax)
-    for head, ax in enumerate(axes.flat[:heads]):
+    fig, axes = _panel_grid(heads, 4, (3.2, 3.4))
+    for head, ax in enumerate(axes):
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(f"head {head}")
@@ -592,14 +601,9 @@ def plot_embedding_filters(components: torch.Tensor, explained: torch.Tensor | N
     """
     components = require_tensor(components, "components", 4, "(k, C, P, P)").detach().cpu().float()
     count, channels = components.shape[:2]
-    cols = min(count, 8)
-    rows = -(-count // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.7 * cols + 1.2, 1.9 * rows + 0.9), squeeze=False,
-                             layout="constrained")
-    for ax in axes.flat[count:]:
-        fig.delaxes(ax)
+    fig, axes = _panel_grid(count, 8, (1.7, 1.9), margin=(1.2, 0.9))
     scale = components.abs().max().item() or 1.0
-    for i, ax in enumerate(axes.flat[:count]):
+    for i, ax in enumerate(axes):
         if channels == 1:
             shown = ax.imshow(components[i, 0].numpy(), cmap="RdBu_r", vmin=-scale, vmax=scale, interpolation="nearest")
         else:
@@ -609,7 +613,7 @@ def plot_embedding_filters(components: torch.Tensor, explained: torch.Tensor | N
         ax.set_title(f"PC {i + 1}" + (f": {100 * float(explained[i]):.0f} %" if explained is not None else ""),
                      fontsize=10)
     if channels == 1:
-        fig.colorbar(shown, ax=axes.ravel().tolist()[:count], shrink=0.8, label="weight")
+        fig.colorbar(shown, ax=axes, shrink=0.8, label="weight")
     fig.suptitle("Patch-embedding filters: top principal components (share of variance)", fontsize=13)
     return fig
 
@@ -657,16 +661,11 @@ def plot_misclassified(images: torch.Tensor, labels: torch.Tensor, predictions: 
     wrong = (labels != predictions).nonzero().flatten()
     shown = wrong[:max_count]
     count = max(1, len(shown))
-    cols = min(count, 8)
-    rows = -(-count // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.8 * cols + 0.8, 2.1 * rows + 0.8), squeeze=False,
-                             layout="constrained")
-    for ax in axes.flat[count:]:
-        fig.delaxes(ax)
+    fig, axes = _panel_grid(count, 8, (1.8, 2.1), margin=(0.8, 0.8))
     if len(shown) == 0:
-        axes[0, 0].text(0.5, 0.5, "none wrong", ha="center", va="center", fontsize=14)
-        axes[0, 0].set_axis_off()
-    for ax, index in zip(axes.flat, shown.tolist()):
+        axes[0].text(0.5, 0.5, "none wrong", ha="center", va="center", fontsize=14)
+        axes[0].set_axis_off()
+    for ax, index in zip(axes, shown.tolist()):
         _show(ax, images[index])
         ax.set_title(f"{labels[index].item()} → {predictions[index].item()}", fontsize=12, color="C3")
     fig.suptitle(f"Misclassified: {len(wrong)} of {len(images)} (true → predicted)", fontsize=13)

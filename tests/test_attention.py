@@ -1,4 +1,5 @@
-"""Chapter 05 attention: the written-out references equal PyTorch's own (float64, to 1e-10)."""
+"""Chapter 05 attention (and chapter 00's causal mask and cross-attention): the written-out references
+equal PyTorch's own (float64, to 1e-10)."""
 
 import pytest
 import torch
@@ -7,7 +8,15 @@ import torch.nn.functional as F
 from einops import rearrange
 
 from vitlearn import attention, viz
-from vitlearn.attention import MultiHeadSelfAttention, attention_weights, load_into_torch, merge_heads, split_heads
+from vitlearn.attention import (
+    MultiHeadAttention,
+    MultiHeadSelfAttention,
+    attention_weights,
+    causal_mask,
+    load_into_torch,
+    merge_heads,
+    split_heads,
+)
 
 EXACT = dict(rtol=0, atol=1e-10)
 
@@ -139,10 +148,70 @@ def test_one_wide_heads_of_the_seed_post_have_rank_one_scores():
         MultiHeadSelfAttention(8, 3)
 
 
+# ---- chapter 00: the causal mask and cross-attention ----------------------------------------------
+
+
+@pytest.mark.parametrize("t", [1, 2, 7])
+def test_causal_mask_lets_query_t_see_keys_up_to_t(t):
+    mask = causal_mask(t)
+    assert mask.dtype == torch.bool and mask.shape == (t, t)
+    for query in range(t):
+        assert mask[query].tolist() == [key <= query for key in range(t)]
+    # nn.Transformer's float mask: -inf exactly where ours is False
+    assert torch.equal(nn.Transformer.generate_square_subsequent_mask(t) == 0, mask)
+
+
+def test_causal_mask_is_what_pytorchs_is_causal_flag_applies():
+    q, k, v = _qkv(2, 3, 6, 6, 4)
+    torch.testing.assert_close(attention.scaled_dot_product_attention(q, k, v, causal_mask(6)),
+                               F.scaled_dot_product_attention(q, k, v, is_causal=True), **EXACT)
+
+
+@pytest.mark.parametrize("explicit", [False, True], ids=["fused", "explicit"])
+@pytest.mark.parametrize("masked", [False, True], ids=["no-mask", "mask"])
+def test_cross_attention_equals_nn_multihead_attention_with_other_key_length(explicit, masked):
+    torch.manual_seed(0)
+    ours = MultiHeadAttention(16, 4, explicit=explicit).double()
+    x, memory = torch.randn(3, 5, 16, dtype=torch.float64), torch.randn(3, 9, 16, dtype=torch.float64)  # T=5, S=9
+    mask = torch.rand(5, 9, generator=torch.Generator().manual_seed(2)) < 0.6 if masked else None  # (T, S)
+    if masked:
+        mask[:, 0] = True  # every query keeps at least one key
+    kwargs = {} if mask is None else dict(attn_mask=~mask)  # PyTorch: True = may NOT attend
+    expected, expected_weights = _torch_mha(ours)(x, memory, memory, need_weights=True, average_attn_weights=False,
+                                                  **kwargs)
+    out = ours(x, memory, mask)
+    assert out.shape == (3, 5, 16)
+    torch.testing.assert_close(out, expected, **EXACT)
+    _, weights = ours(x, memory, mask, return_attention=True)
+    assert weights.shape == (3, 4, 5, 9)  # (B, h, T, S)
+    torch.testing.assert_close(weights, expected_weights, **EXACT)
+
+
+def test_without_memory_multi_head_attention_is_self_attention():
+    torch.manual_seed(0)
+    cross = MultiHeadAttention(8, 2).double()
+    self_attention = MultiHeadSelfAttention(8, 2).double()
+    self_attention.load_state_dict(cross.state_dict())
+    x = torch.randn(2, 4, 8, dtype=torch.float64)
+    torch.testing.assert_close(cross(x), self_attention(x), **EXACT)
+    torch.testing.assert_close(cross(x, x, causal_mask(4)), self_attention(x, causal_mask(4)), **EXACT)
+
+
+def test_queries_never_read_each_other_in_cross_attention():
+    """Cross-attention without self-attention: each query's output depends only on itself and the memory."""
+    ours = MultiHeadAttention(8, 2).double()
+    x, memory = torch.randn(1, 4, 8, dtype=torch.float64), torch.randn(1, 6, 8, dtype=torch.float64)
+    changed = x.clone()
+    changed[0, 3] += 1.0
+    moved = (ours(changed, memory) - ours(x, memory)).abs().amax(-1)[0] > 1e-12  # (T,)
+    assert moved.tolist() == [False, False, False, True]
+
+
 # ---- bad input: a clear error naming what was expected -------------------------------------------
 
 Q, K, V = _qkv(2, 3, 5, 5, 4)
 MHA = MultiHeadSelfAttention(8, 2)
+CROSS = MultiHeadAttention(8, 2)
 
 
 @pytest.mark.parametrize("call, error, words", [
@@ -164,6 +233,14 @@ MHA = MultiHeadSelfAttention(8, 2)
     (lambda: MHA(torch.zeros(2, 5, 6)), ValueError, "(B, T, 8)"),
     (lambda: MHA(torch.zeros(5, 8)), ValueError, "(B, T, D)"),
     (lambda: MHA(torch.zeros(2, 5, 8), torch.ones(2, 5, 4, dtype=torch.bool)), ValueError, "(2, 2, 5, 5)"),
+    (lambda: CROSS(torch.zeros(2, 5, 8), torch.zeros(2, 7, 6)), ValueError, "memory must have shape (B, S, D) = (B, S, 8)"),
+    (lambda: CROSS(torch.zeros(2, 5, 8), torch.zeros(3, 7, 8)), ValueError, "one sequence per query sequence"),
+    (lambda: CROSS(torch.zeros(2, 5, 8), torch.zeros(2, 7, 8, dtype=torch.float64)), TypeError, "share a dtype"),
+    (lambda: CROSS(torch.zeros(2, 5, 8), torch.zeros(2, 7, 8), torch.ones(5, 5, dtype=torch.bool)), ValueError,
+     "(2, 2, 5, 7)"),
+    (lambda: causal_mask(0), ValueError, "length must be a positive int"),
+    (lambda: causal_mask(4.0), ValueError, "length must be a positive int"),
+    (lambda: causal_mask(True), ValueError, "length must be a positive int"),
 ])
 def test_bad_input_raises_a_clear_error(call, error, words):
     with pytest.raises(error) as info:

@@ -1,4 +1,5 @@
-"""The chapter 05 checks accept every correct answer and reject wrong ones with the right hint."""
+"""The chapter 05 (and chapter 00 causal_mask) checks accept every correct answer and reject wrong ones
+with the right hint."""
 
 import math
 
@@ -78,7 +79,24 @@ def merge_cat_heads(x):
     return torch.cat(x.unbind(1), dim=-1)
 
 
+def causal_tril(t):
+    return torch.ones(t, t, dtype=torch.bool).tril()
+
+
+def causal_arange(t):
+    return torch.arange(t)[:, None] >= torch.arange(t)  # query position >= key position
+
+
+def causal_not_future(t):
+    return ~torch.ones(t, t).triu(1).bool()  # not strictly above the diagonal
+
+
+def causal_float_then_bool(t):
+    return torch.tril(torch.ones(t, t)) == 1
+
+
 ALTERNATIVES = {
+    "causal_mask": [causal_tril, causal_arange, causal_not_future, causal_float_then_bool],
     "scaled_dot_product_attention": [sdpa_pytorch, sdpa_matmul, sdpa_einsum, sdpa_einops_permute, sdpa_permute],
     "split_heads": [split_einops, split_view_transpose, split_unflatten_permute, split_chunk_stack],
     "merge_heads": [merge_einops, merge_transpose_reshape, merge_permute_flatten, merge_cat_heads],
@@ -119,6 +137,29 @@ def test_hints_name_the_classic_mistakes():
     assert "-inf" in hints[sdpa, "masked_with_zero"]
     assert "`.transpose(1, 2)`" in hints["split_heads", "reshape_without_transpose"]
     assert "(h, d)" in hints["split_heads", "heads_from_the_wrong_end"]
+
+
+def test_causal_mask_hints_name_the_conventions():
+    hints = {m.name: m.hint for m in EXERCISES["causal_mask"].mistakes}
+    assert "nn.MultiheadAttention" in hints["inverted"] and "True = may attend" in hints["inverted"]
+    for name in ("additive_float_mask", "additive_float_mask_wrong_sign", "numbers_instead_of_bools"):
+        assert "return a bool mask, true = may attend" in hints[name].lower()
+    assert "tril(diagonal=-1)" in hints["diagonal_excluded"] and "LOWER" in hints["upper_triangle"]
+
+
+def test_causal_mask_rejects_the_equivalent_additive_mask_by_its_dtype():
+    def causal_mask(t):  # what F.scaled_dot_product_attention would accept too, but not the contract
+        return torch.zeros(t, t).masked_fill(torch.ones(t, t, dtype=torch.bool).triu(1), float("-inf"))
+
+    result = EXERCISES["causal_mask"].check(causal_mask, verbose=False)
+    assert result.score == 0.0
+    assert "output dtype torch.float32, expected torch.bool" in result.message
+    assert "Return a bool mask, True = may attend" in result.message
+
+
+def test_causal_cases_include_one_token_and_several_lengths():
+    lengths = [case.args[0] for case in EXERCISES["causal_mask"].make_cases()]
+    assert 1 in lengths and len(set(lengths)) >= 3 and lengths[0] > 1
 
 
 def test_a_learner_who_leaves_out_softmaxs_dim_is_told_so(capsys):

@@ -11,7 +11,8 @@ from vitlearn.model import ViT
 
 def _random_attention(layers=3, batch=2, heads=2, tokens=5, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return [torch.rand(batch, heads, tokens, tokens, generator=g).softmax(-1) for _ in range(layers)]
+    return [torch.rand(batch, heads, tokens, tokens, generator=g, dtype=torch.float64).softmax(-1)
+            for _ in range(layers)]
 
 
 def test_rollout_matches_a_loop_over_layers_in_numpy():

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from vitlearn.model import ViT, _state_dict_from_hf, classification_loss, cls_token_output
 
@@ -100,6 +101,21 @@ def test_config_rebuilds_the_same_architecture():
     images = torch.randn(2, 3, 16, 24)
     torch.testing.assert_close(clone.eval()(images), model.eval()(images))
 
+
+
+def test_the_hybrid_cuts_its_patches_from_a_3x3_convolution_of_the_image():
+    torch.manual_seed(0)
+    hybrid = ViT(image_size=16, patch_size=4, dim=32, depth=1, num_heads=2, stem_channels=8).eval()
+    pure = ViT(**{**hybrid.config, "in_channels": 8, "stem_channels": 0}).eval()  # the same ViT over 8 channels
+    pure.load_state_dict({k: v for k, v in hybrid.state_dict().items() if not k.startswith("stem.")})
+    images = _images(size=16)
+    conv = hybrid.stem[0]
+    features = F.gelu(F.conv2d(images, conv.weight, conv.bias, padding=1))  # (B, 8, 16, 16), written out
+    torch.testing.assert_close(hybrid(images), pure(features))
+    assert hybrid.config["stem_channels"] == 8 and ViT(**hybrid.config).stem is not None
+    assert ViT(image_size=16).stem is None and not any(k.startswith("stem") for k in ViT(image_size=16).state_dict())
+    with pytest.raises(ValueError, match="stem_channels"):
+        ViT(image_size=16, stem_channels=-2)
 
 # ---- equality with Hugging Face ---------------------------------------------------------------------
 

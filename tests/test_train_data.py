@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from vitlearn.data import digits
+from vitlearn.data import digits, stratified_subset
 from vitlearn.model import ViT
 from vitlearn.train import TrainConfig, evaluate, learning_rate, train
 
@@ -44,3 +44,23 @@ def test_training_lowers_the_loss_and_beats_chance():
 
 def test_training_is_reproducible_with_a_seed():
     assert _tiny_run(1)[1].step_loss == _tiny_run(1)[1].step_loss
+
+
+def test_stratified_subset_keeps_each_class_share_and_is_seeded():
+    labels = digits().train_labels
+    for fraction in (0.1, 0.3):
+        keep = stratified_subset(labels, fraction, seed=0)
+        assert len(keep) == int(fraction * len(labels)) and len(set(keep.tolist())) == len(keep)
+        assert ((labels[keep].bincount() - fraction * labels.bincount()).abs() <= 1).all()  # every class in its share
+        assert torch.equal(keep, stratified_subset(labels, fraction, seed=0))
+        assert not torch.equal(keep, stratified_subset(labels, fraction, seed=1))
+    assert torch.equal(stratified_subset(labels, 1.0), torch.arange(len(labels)))
+
+
+@pytest.mark.parametrize("labels, fraction, error", [
+    (torch.arange(10), 0.0, ValueError), (torch.arange(10), 1.5, ValueError), (torch.arange(10), True, ValueError),
+    (torch.rand(10), 0.5, TypeError), (torch.zeros(2, 5, dtype=torch.int64), 0.5, TypeError),
+])
+def test_stratified_subset_rejects_bad_input(labels, fraction, error):
+    with pytest.raises(error):
+        stratified_subset(labels, fraction)

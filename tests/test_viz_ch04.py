@@ -1,4 +1,5 @@
-"""Chapter 04's figure: the photo beside its shuffled patches renders, and rejects a bad permutation."""
+"""Chapter 04's figures: the photo beside its shuffled patches renders, and rejects a bad permutation;
+the CLS + position diagram labels the token sequence with its shapes."""
 
 import matplotlib
 
@@ -31,3 +32,23 @@ def test_shuffled_patches_shows_the_image_and_the_same_patches_reordered():
 def test_shuffled_patches_rejects_a_bad_permutation(permutation):
     with pytest.raises(ValueError, match="permutation"):
         viz.plot_shuffled_patches(sample_image(64), 16, permutation)
+
+
+def test_cls_and_positions_diagram_labels_tokens_and_shapes(pixels):
+    fig = viz.plot_cls_and_positions(196, 768)
+    words = [text.get_text() for text in fig.axes[0].texts]
+    assert len(fig.axes) == 1
+    assert {"CLS", "p1", "p196", "e0", "e196", "+ e196", "…"} <= set(words)
+    assert "p4" not in words  # the middle of the sequence is elided
+    assert {"(B, N, D) = (B, 196, 768)", "(B, N+1, D) = (B, 197, 768)"} <= set(words)
+    assert pixels(fig)[..., :3].std() > 20
+    short = viz.plot_cls_and_positions(3, 8)
+    assert {"p1", "p2", "p3", "e3"} <= {text.get_text() for text in short.axes[0].texts}
+    assert "…" not in {text.get_text() for text in short.axes[0].texts}
+    plt.close(short)
+
+
+@pytest.mark.parametrize("sizes", [dict(num_patches=0), dict(dim=8.0), dict(shown=-1)])
+def test_cls_and_positions_rejects_bad_sizes(sizes):
+    with pytest.raises(ValueError, match="positive ints"):
+        viz.plot_cls_and_positions(**sizes)

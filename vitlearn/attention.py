@@ -6,7 +6,10 @@ Shapes: ``B`` batch, ``h`` heads, ``T`` queries, ``S`` keys (``S == T`` in self-
 * ``attention_weights``            - ``softmax(q @ k^T / sqrt(d))``, one row per query;
 * ``scaled_dot_product_attention`` - those weights averaging the values, ``weights @ v``;
 * ``split_heads`` / ``merge_heads`` - ``(B, T, D)`` <-> ``(B, h, T, d)``;
-* ``MultiHeadSelfAttention``       - the layer: project, split, attend, merge, project.
+* ``MultiHeadAttention``           - the layer: project, split, attend, merge, project; queries from
+  ``x``, keys and values from ``memory`` (cross-attention, chapter 00) or from ``x`` itself;
+* ``MultiHeadSelfAttention``       - the same layer with ``memory = x``: every token attends to every token;
+* ``causal_mask``                  - chapter 00: the mask that hides later positions.
 
 Masks are boolean with PyTorch's convention for ``F.scaled_dot_product_attention``:
 ``True`` means "may attend". (``nn.MultiheadAttention``'s ``attn_mask`` uses the opposite.)
@@ -105,19 +108,31 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(1, 2).reshape(b, t, h * d)  # (B, T, h, d) -> (B, T, h*d)
 
 
-def _check_tokens(x: object, dim: int) -> torch.Tensor:
-    """Return ``x`` if it is a ``(B, T, dim)`` floating-point tensor, else raise."""
-    x = require_tensor(x, "x", 3, "(B, T, D)")
+def causal_mask(length: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """The causal mask for ``length`` tokens: ``(T, T)`` boolean, True on and below the diagonal.
+
+    Row ``t`` is query ``t``: it may attend to keys ``0 .. t`` (itself and earlier tokens), never to
+    later ones, so an output at position ``t`` cannot depend on what comes after it.
+    """
+    length = require_positive_int(length, "length")
+    return torch.ones(length, length, dtype=torch.bool, device=device).tril()  # (T, T)
+
+
+def _check_tokens(x: object, dim: int, name: str = "x", length: str = "T") -> torch.Tensor:
+    """Return ``x`` if it is a ``(B, length, dim)`` floating-point tensor, else raise."""
+    x = require_tensor(x, name, 3, f"(B, {length}, D)")
     if x.shape[-1] != dim:
-        raise ValueError(f"x must have shape (B, T, D) = (B, T, {dim}), got {tuple(x.shape)}")
+        raise ValueError(f"{name} must have shape (B, {length}, D) = (B, {length}, {dim}), got {tuple(x.shape)}")
     return x
 
 
-class MultiHeadSelfAttention(nn.Module):
-    """Multi-head self-attention: every token attends to every token, in ``num_heads`` heads.
+class MultiHeadAttention(nn.Module):
+    """Multi-head attention: the queries come from ``x``, the keys and values from ``memory``.
 
-    ``(B, T, D)`` -> ``(B, T, D)``. The default path is the fused
-    ``F.scaled_dot_product_attention``; ``explicit=True`` (a settable attribute) uses the
+    ``x (B, T, D)``, ``memory (B, S, D)`` -> ``(B, T, D)``: one output per query, each a mix of the
+    memory's tokens. Without ``memory`` the keys and values come from ``x`` too (self-attention).
+    In a decoder, ``memory`` is the encoder's output (cross-attention). The default path is the
+    fused ``F.scaled_dot_product_attention``; ``explicit=True`` (a settable attribute) uses the
     written-out :func:`attention_weights` ``@ v``, and so does any call that asks for the
     weights with ``return_attention=True``.
     """
@@ -135,16 +150,25 @@ class MultiHeadSelfAttention(nn.Module):
         self.out_proj = nn.Linear(dim, dim, bias=bias)
 
     def forward(
-        self, x: torch.Tensor, mask: torch.Tensor | None = None, return_attention: bool = False
+        self, x: torch.Tensor, memory: torch.Tensor | None = None, mask: torch.Tensor | None = None,
+        return_attention: bool = False,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """x ``(B, T, D)``, boolean mask broadcastable to ``(B, h, T, T)`` -> ``(B, T, D)``,
-        or ``((B, T, D), weights (B, h, T, T))`` with ``return_attention=True``."""
+        """x ``(B, T, D)``, memory ``(B, S, D)`` (None: ``x``), boolean mask broadcastable to
+        ``(B, h, T, S)`` -> ``(B, T, D)``, or ``((B, T, D), weights (B, h, T, S))`` with ``return_attention=True``."""
         x = _check_tokens(x, self.dim)
+        if memory is None:
+            memory = x
+        memory = _check_tokens(memory, self.dim, "memory", "S")
+        require_same_dtype_device(x, "x", memory, "memory")
         b, t, _ = x.shape
-        _check_mask(mask, (b, self.num_heads, t, t))
-        q, k, v = (split_heads(proj(x), self.num_heads) for proj in (self.q_proj, self.k_proj, self.v_proj))
+        if memory.shape[0] != b:
+            raise ValueError(f"memory must hold one sequence per query sequence, (B, S, D) = ({b}, S, {self.dim}), "
+                             f"got {tuple(memory.shape)}")
+        _check_mask(mask, (b, self.num_heads, t, memory.shape[1]))
+        q = split_heads(self.q_proj(x), self.num_heads)  # (B, h, T, d)
+        k, v = (split_heads(proj(memory), self.num_heads) for proj in (self.k_proj, self.v_proj))  # (B, h, S, d)
         if self.explicit or return_attention:
-            weights = attention_weights(q, k, mask)  # (B, h, T, T)
+            weights = attention_weights(q, k, mask)  # (B, h, T, S)
             heads = weights @ v  # (B, h, T, d)
         else:
             heads = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, h, T, d)
@@ -152,8 +176,23 @@ class MultiHeadSelfAttention(nn.Module):
         return (out, weights) if return_attention else out
 
 
+class MultiHeadSelfAttention(MultiHeadAttention):
+    """Multi-head self-attention: every token attends to every token, in ``num_heads`` heads.
+
+    ``(B, T, D)`` -> ``(B, T, D)``: :class:`MultiHeadAttention` with the keys and values taken
+    from the same tokens as the queries.
+    """
+
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None, return_attention: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """x ``(B, T, D)``, boolean mask broadcastable to ``(B, h, T, T)`` -> ``(B, T, D)``,
+        or ``((B, T, D), weights (B, h, T, T))`` with ``return_attention=True``."""
+        return super().forward(x, None, mask, return_attention)
+
+
 @torch.no_grad()
-def load_into_torch(ours: MultiHeadSelfAttention, theirs: nn.MultiheadAttention) -> nn.MultiheadAttention:
+def load_into_torch(ours: MultiHeadAttention, theirs: nn.MultiheadAttention) -> nn.MultiheadAttention:
     """Copy our weights into ``nn.MultiheadAttention`` so both compute the same function.
 
     PyTorch stacks the three input projections in one ``in_proj_weight`` ``(3D, D)``: the rows

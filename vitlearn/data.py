@@ -74,6 +74,25 @@ def digits() -> Split:
     return Split(images(train_x), labels(train_y), images(test_x), labels(test_y))
 
 
+def stratified_subset(labels: torch.Tensor, fraction: float, seed: int = 0) -> torch.Tensor:
+    """Indices of a seeded random ``fraction`` of ``(n,)`` class ``labels``, every class kept in
+    its share of the whole (stratified): a sorted ``(floor(fraction * n),)`` int64 tensor.
+    ``fraction=1`` keeps everything. The same ``seed`` gives the same subset.
+    """
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be a number in (0, 1], got {fraction!r}")
+    if not isinstance(labels, torch.Tensor) or labels.ndim != 1 or labels.is_floating_point():
+        raise TypeError(f"labels must be a 1-D integer tensor of classes, got "
+                        f"{getattr(labels, 'dtype', type(labels).__name__)} {tuple(getattr(labels, 'shape', ()))}")
+    if fraction == 1:
+        return torch.arange(len(labels))
+    from sklearn.model_selection import train_test_split
+
+    keep, _ = train_test_split(torch.arange(len(labels)).numpy(), train_size=fraction,
+                               stratify=labels.cpu().numpy(), random_state=seed)
+    return torch.from_numpy(keep).sort().values  # (floor(fraction * n),)
+
+
 class TensorLoader:
     """Mini-batches ``(images (b, C, H, W), labels (b,))`` from in-memory tensors: the digits, or
     your own data. A fresh shuffle every pass when ``shuffle`` (seeded: the same order every run).

@@ -4,7 +4,8 @@ Pre-norm blocks (LayerNorm *before* attention and MLP, inside the residual branc
 GELU, and one final LayerNorm after the last block. Equal to
 ``nn.TransformerEncoder(nn.TransformerEncoderLayer(D, h, mlp_dim, dropout=0.0,
 activation="gelu", batch_first=True, norm_first=True), depth, norm=nn.LayerNorm(D))``
-with the same weights. Tokens are ``(B, T, D)``, batch first.
+with the same weights. Tokens are ``(B, T, D)``, batch first. ViT uses no mask; with a
+causal mask (chapter 00) the same blocks make a decoder-only (GPT-style) model.
 """
 
 from __future__ import annotations
@@ -40,14 +41,15 @@ class EncoderBlock(nn.Module):
         self.mlp = MLP(dim, mlp_dim)
 
     def forward(
-        self, x: torch.Tensor, return_attention: bool = False
+        self, x: torch.Tensor, mask: torch.Tensor | None = None, return_attention: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """x ``(B, T, D)`` -> ``(B, T, D)``, or ``((B, T, D), weights (B, h, T, T))``."""
+        """x ``(B, T, D)``, optional boolean attention mask (True = may attend, e.g. causal ``(T, T)``)
+        -> ``(B, T, D)``, or ``((B, T, D), weights (B, h, T, T))``."""
         x = _check_tokens(x, self.attn.dim)
         if return_attention:
-            attended, weights = self.attn(self.norm1(x), return_attention=True)  # (B, T, D), (B, h, T, T)
+            attended, weights = self.attn(self.norm1(x), mask, return_attention=True)  # (B, T, D), (B, h, T, T)
         else:
-            attended = self.attn(self.norm1(x))  # (B, T, D)
+            attended = self.attn(self.norm1(x), mask)  # (B, T, D)
         x = x + attended  # tokens exchange information
         x = x + self.mlp(self.norm2(x))  # each token is transformed on its own
         return (x, weights) if return_attention else x
@@ -63,16 +65,17 @@ class Encoder(nn.Module):
         self.norm = nn.LayerNorm(dim, eps=eps)
 
     def forward(
-        self, x: torch.Tensor, return_attention: bool = False
+        self, x: torch.Tensor, mask: torch.Tensor | None = None, return_attention: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
-        """x ``(B, T, D)`` -> ``(B, T, D)``, or ``((B, T, D), [depth x (B, h, T, T) weights])``."""
+        """x ``(B, T, D)``, optional boolean mask used by every block -> ``(B, T, D)``,
+        or ``((B, T, D), [depth x (B, h, T, T) weights])``."""
         maps = []
         for block in self.blocks:
             if return_attention:
-                x, weights = block(x, return_attention=True)  # (B, T, D), (B, h, T, T)
+                x, weights = block(x, mask, return_attention=True)  # (B, T, D), (B, h, T, T)
                 maps.append(weights)
             else:
-                x = block(x)  # (B, T, D)
+                x = block(x, mask)  # (B, T, D)
         x = self.norm(x)  # (B, T, D)
         return (x, maps) if return_attention else x
 
@@ -93,7 +96,13 @@ def load_into_torch(ours: EncoderBlock | Encoder, theirs: nn.TransformerEncoderL
         attention.load_into_torch(ours.attn, theirs.self_attn)
         pairs = [(theirs.linear1, ours.mlp.fc1), (theirs.linear2, ours.mlp.fc2),
                  (theirs.norm1, ours.norm1), (theirs.norm2, ours.norm2)]
+    copy_weights(pairs)
+    return theirs
+
+
+@torch.no_grad()
+def copy_weights(pairs: list[tuple[nn.Module, nn.Module]]) -> None:
+    """For each ``(theirs, ours)`` pair of ``nn.Linear`` or ``nn.LayerNorm``: copy our weight and bias into theirs."""
     for their_module, our_module in pairs:
         their_module.weight.copy_(our_module.weight)
         their_module.bias.copy_(our_module.bias)
-    return theirs

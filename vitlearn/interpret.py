@@ -33,13 +33,20 @@ def _stack(attentions: list[torch.Tensor] | tuple[torch.Tensor, ...] | torch.Ten
     return torch.stack([a.detach().double() for a in layers])  # (L, B, h, T, T)
 
 
-def attention_rollout(attentions: list[torch.Tensor], residual: float = 0.5) -> torch.Tensor:
-    """Attention rollout: ``L`` layers of ``(B, h, T, T)`` weights -> ``(B, T, T)`` (float64).
+def _dtype_of(attentions: list[torch.Tensor] | tuple[torch.Tensor, ...] | torch.Tensor) -> torch.dtype:
+    return attentions.dtype if isinstance(attentions, torch.Tensor) else attentions[0].dtype
 
-    Per layer: average the heads (``W``, ``(B, T, T)``), add the residual connection as
-    ``A = (1 - residual) * W + residual * I``, renormalise every row to sum to 1. Then multiply the
-    layers from the input up, ``R = A_L @ ... @ A_2 @ A_1``: row ``t`` of ``R`` says how much of each
-    input token ends up in output token ``t``. Each row of the result sums to 1.
+
+def attention_rollout(attentions: list[torch.Tensor], residual: float = 0.5) -> torch.Tensor:
+    """Attention rollout: ``L`` layers of ``(B, h, T, T)`` weights -> ``(B, T, T)``.
+
+    ``attentions`` is a list of per-layer weights (as ``ViT(..., return_attention=True)`` returns
+    them) or one stacked ``(L, B, h, T, T)`` tensor. Per layer: average the heads (``W``,
+    ``(B, T, T)``), add the residual connection as ``A = (1 - residual) * W + residual * I``,
+    renormalise every row to sum to 1. Then multiply the layers from the input up,
+    ``R = A_L @ ... @ A_2 @ A_1``: row ``t`` of ``R`` says how much of each input token ends up in
+    output token ``t``. Each row of the result sums to 1. Computed in float64, returned in the
+    weights' dtype.
     """
     if not 0 <= residual <= 1:
         raise ValueError(f"residual must be in [0, 1], got {residual!r}")
@@ -51,7 +58,7 @@ def attention_rollout(attentions: list[torch.Tensor], residual: float = 0.5) -> 
         mixed = (1 - residual) * layer.mean(dim=1) + residual * identity  # (B, T, T)
         mixed = mixed / mixed.sum(dim=-1, keepdim=True)  # rows sum to 1
         rollout = mixed @ rollout  # (B, T, T): this layer on top of those below
-    return rollout
+    return rollout.to(_dtype_of(attentions))
 
 
 def cls_rollout_map(attentions: list[torch.Tensor], grid: tuple[int, int], residual: float = 0.5) -> torch.Tensor:

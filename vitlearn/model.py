@@ -54,33 +54,44 @@ def _pair(size: int | tuple[int, int], name: str) -> tuple[int, int]:
     return require_positive_int(height, f"{name} height"), require_positive_int(width, f"{name} width")
 
 
+def _conv_stem(in_channels: int, channels: int) -> nn.Module:
+    """The hybrid's stem: ``(B, C, H, W)`` -> ``(B, channels, H, W)``, a 3x3 convolution and a GELU.
+    Each feature already sees a pixel's 3x3 neighbourhood: the locality a pure ViT must learn."""
+    return nn.Sequential(nn.Conv2d(in_channels, channels, kernel_size=3, padding=1), nn.GELU())
+
+
 class ViT(nn.Module):
     """A Vision Transformer classifier: images ``(B, C, H, W)`` -> logits ``(B, num_classes)``.
 
     ``pool="cls"`` classifies from a prepended CLS token; ``pool="mean"`` from the mean of the
     patch tokens (no CLS token). ``pos="learned"`` trains a position table (interpolated
     bicubically for another image size); ``pos="sincos"`` uses the fixed 2-D sine-cosine table
-    (recomputed for another size). Defaults: ViT-B's recipe (pre-norm, GELU, MLP 4x width).
+    (recomputed for another size). ``stem_channels > 0`` makes the paper's *hybrid* (section 3.1):
+    a 3x3 convolution with that many channels and a GELU first, and the patches cut from its
+    feature map instead of the pixels. Defaults: ViT-B's recipe (pre-norm, GELU, MLP 4x width).
     """
 
     def __init__(self, image_size: int | tuple[int, int] = 32, patch_size: int = 4, in_channels: int = 3,
                  num_classes: int = 10, dim: int = 64, depth: int = 4, num_heads: int = 4,
-                 mlp_dim: int | None = None, pool: str = "cls", pos: str = "learned", eps: float = 1e-6):
+                 mlp_dim: int | None = None, pool: str = "cls", pos: str = "learned", eps: float = 1e-6,
+                 stem_channels: int = 0):
         super().__init__()
         if pool not in ("cls", "mean") or pos not in ("learned", "sincos"):
             raise ValueError(f"pool must be 'cls' or 'mean' and pos 'learned' or 'sincos', got {pool!r}, {pos!r}")
         height, width = _pair(image_size, "image_size")
+        if stem_channels:
+            require_positive_int(stem_channels, "stem_channels (0: no stem)")
         if height % patch_size or width % patch_size:
             raise ValueError(f"image_size {height}x{width} must be divisible by patch_size {patch_size}")
         mlp_dim = mlp_dim or 4 * dim
         self.config: dict[str, Any] = dict(image_size=(height, width), patch_size=patch_size,
                                            in_channels=in_channels, num_classes=num_classes, dim=dim,
                                            depth=depth, num_heads=num_heads, mlp_dim=mlp_dim, pool=pool,
-                                           pos=pos, eps=eps)
+                                           pos=pos, eps=eps, stem_channels=stem_channels)
         self.patch_size, self.pool, self.pos = patch_size, pool, pos
         self.grid = (height // patch_size, width // patch_size)
         self.num_prefix_tokens = 1 if pool == "cls" else 0
-        self.patch_embedding = nn.Conv2d(in_channels, dim, kernel_size=patch_size, stride=patch_size)
+        self.patch_embedding = nn.Conv2d(stem_channels or in_channels, dim, kernel_size=patch_size, stride=patch_size)
         if pool == "cls":
             self.cls_token = nn.Parameter(torch.zeros(1, dim))  # (1, D), shared by every image
         rows = self.num_prefix_tokens + self.grid[0] * self.grid[1]
@@ -95,6 +106,7 @@ class ViT(nn.Module):
             nn.init.trunc_normal_(self.position_table, std=0.02)
         if pool == "cls":
             nn.init.trunc_normal_(self.cls_token, std=0.02)
+        self.stem = _conv_stem(in_channels, stem_channels) if stem_channels else None  # PyTorch's default init
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -120,7 +132,8 @@ class ViT(nn.Module):
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """Images ``(B, C, H, W)`` -> the encoder's input tokens ``(B, prefix + N, D)``."""
-        tokens = image2emb_conv(images, self.patch_embedding.weight, self.patch_size)  # (B, N, D)
+        features = images if self.stem is None else self.stem(images)  # (B, C or stem_channels, H, W)
+        tokens = image2emb_conv(features, self.patch_embedding.weight, self.patch_size)  # (B, N, D)
         tokens = tokens + self.patch_embedding.bias  # (B, N, D)
         if self.pool == "cls":
             tokens = prepend_cls(tokens, self.cls_token)  # (B, 1 + N, D)

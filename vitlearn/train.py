@@ -39,6 +39,7 @@ class TrainConfig:
     ``[-shift, shift]`` (vertically and horizontally, zeros filling in): the digits' augmentation.
     ``ema`` > 0 keeps an exponential moving average of the weights (decay ``ema`` per step, ramped
     up over the first steps), evaluates it, and puts it into the model at the end.
+    ``grad_clip`` > 0 rescales the gradients whenever their global norm exceeds it.
     """
 
     epochs: int | None = 20
@@ -51,6 +52,7 @@ class TrainConfig:
     budget: float | None = None  # seconds of training; None: stop by epochs only
     shift: int = 0  # random +-shift pixel translations of training images; 0: no augmentation
     ema: float = 0.0  # weight averaging decay per step (e.g. 0.99); 0: off
+    grad_clip: float = 0.0  # largest global gradient norm (the ViT paper clips at 1); 0: no clipping
     device: str = "auto"  # "auto" (CUDA if available, else CPU), "cpu", "cuda", "cuda:1", ...
 
     def __post_init__(self) -> None:
@@ -62,6 +64,8 @@ class TrainConfig:
             raise ValueError(f"budget must be a positive number of seconds or None, got {self.budget!r}")
         if not 0 <= self.ema < 1:
             raise ValueError(f"ema must be in [0, 1), got {self.ema!r}")
+        if not self.grad_clip >= 0:
+            raise ValueError(f"grad_clip must be a norm >= 0 (0: off), got {self.grad_clip!r}")
 
 
 @dataclass
@@ -205,6 +209,8 @@ def train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config: 
             loss = F.cross_entropy(logits, batch_labels, label_smoothing=config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if config.grad_clip:
+                torch.nn.utils.clip_grad_norm_(parameters, config.grad_clip)
             optimizer.step()
             if average is not None:  # decay ramps up (1/10, 2/11, ...) so the random start is soon forgotten
                 step = len(history.step_lr)

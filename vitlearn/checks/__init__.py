@@ -8,15 +8,16 @@ passed, with ``.passed``, ``.score`` and ``.message``. It never raises on a wron
 
 from typing import Any, Callable
 
-from vitlearn.checks import attention, model, patches, tokens
+from vitlearn.checks import attention, interpret, model, patches, tokens
 from vitlearn.checks.core import CheckResult, Exercise
 
 #: Every exercise of the course, in chapter order.
 EXERCISES: dict[str, Exercise] = {
     **patches.EXERCISES,  # chapters 01-02
     **tokens.EXERCISES,  # chapters 03-04
-    **attention.EXERCISES,  # chapter 05
+    **attention.EXERCISES,  # chapter 05 (and chapter 00's causal_mask)
     **model.EXERCISES,  # chapter 06
+    **interpret.EXERCISES,  # chapter 07
 }
 
 
@@ -26,6 +27,7 @@ def solution_or_reference(name: str, fn: Callable[..., Any]) -> Callable[..., An
     return EXERCISES[name].solution_or_reference(fn)
 
 
+causal_mask = EXERCISES["causal_mask"].check
 image2emb_naive = EXERCISES["image2emb_naive"].check
 weight_to_kernel = EXERCISES["weight_to_kernel"].check
 image2emb_conv = EXERCISES["image2emb_conv"].check
@@ -37,5 +39,6 @@ split_heads = EXERCISES["split_heads"].check
 merge_heads = EXERCISES["merge_heads"].check
 cls_token_output = EXERCISES["cls_token_output"].check
 classification_loss = EXERCISES["classification_loss"].check
+attention_rollout = EXERCISES["attention_rollout"].check
 
 __all__ = ["EXERCISES", "CheckResult", "Exercise", "solution_or_reference", *EXERCISES]

@@ -1,4 +1,5 @@
-"""Exercises of chapter 05: attention written out, and the split into heads and back.
+"""Exercises of chapter 05: attention written out, and the split into heads and back; and of
+chapter 00: the causal mask.
 
 Every case has more than one head, T different from the head width d (so a forgotten
 transpose changes the shape), and the head count different from the head width (so the
@@ -299,4 +300,83 @@ MERGE_HEADS = Exercise(
     ),
 )
 
-EXERCISES = {e.name: e for e in (SCALED_DOT_PRODUCT_ATTENTION, SPLIT_HEADS, MERGE_HEADS)}
+# Chapter 00. Lengths > 1 first (every catalogued mistake differs from the answer there); T = 1 last:
+# a single token sees only itself, which `triu` and "no mask" get right by accident.
+_CAUSAL_LENGTHS = [5, 8, 2, 1]
+
+
+def _causal_cases() -> list[Case]:
+    return [Case(f"T={t}: a ({t}, {t}) mask", (t,)) for t in _CAUSAL_LENGTHS]
+
+
+def _additive(allowed: torch.Tensor) -> torch.Tensor:
+    """The float mask added to the scores: 0 where ``allowed`` is True, -inf elsewhere."""
+    return torch.zeros(allowed.shape).masked_fill(~allowed, float("-inf"))
+
+
+_BOOL_CONTRACT = "Return a bool mask, True = may attend: `torch.ones(T, T, dtype=torch.bool).tril()`."
+
+CAUSAL_MASK = Exercise(
+    name="causal_mask",
+    signature="causal_mask(T) -> (T, T) bool tensor, True where query t may attend to key s (s <= t)",
+    reference=attention.causal_mask,
+    make_cases=_causal_cases,
+    mistakes=(
+        Mistake(
+            "diagonal_excluded",
+            "A position may attend to itself: the diagonal must be True. `tril(diagonal=-1)` (or `>` instead "
+            "of `>=`) blocks it, and the first token is then left with no key at all.",
+            lambda t: torch.ones(t, t, dtype=torch.bool).tril(diagonal=-1),
+        ),
+        Mistake(
+            "upper_triangle",
+            "Row t is query t, column s is key s: query t may see keys s <= t, the LOWER triangle (`tril`). "
+            "`triu` lets every position see the future and not the past.",
+            lambda t: torch.ones(t, t, dtype=torch.bool).triu(),
+        ),
+        Mistake(
+            "inverted",
+            "Your booleans are inverted: True = blocked is nn.MultiheadAttention's `attn_mask` convention. "
+            "Here (as in F.scaled_dot_product_attention) True = may attend: use `~` on your mask, or `tril()`.",
+            lambda t: torch.ones(t, t, dtype=torch.bool).triu(diagonal=1),
+        ),
+        Mistake(
+            "no_mask",
+            "All True lets every position attend to every position, the future included: that is no mask. "
+            "Keep only the lower triangle, diagonal included: `.tril()`.",
+            lambda t: torch.ones(t, t, dtype=torch.bool),
+        ),
+        Mistake(
+            "additive_float_mask",
+            "That is the additive float mask (0 where allowed, -inf where blocked), which does the same job "
+            "when added to the scores, but this exercise's contract is different. " + _BOOL_CONTRACT,
+            lambda t: _additive(torch.ones(t, t, dtype=torch.bool).tril()),
+        ),
+        Mistake(
+            "additive_float_mask_wrong_sign",
+            "A float mask with -inf where a position MAY attend, 0 where it may not: the wrong way round, and "
+            "not a bool mask. " + _BOOL_CONTRACT,
+            lambda t: _additive(torch.ones(t, t, dtype=torch.bool).triu(diagonal=1)),
+        ),
+        Mistake(
+            "numbers_instead_of_bools",
+            "The pattern is right but the dtype is not: 0/1 numbers (`torch.tril(torch.ones(T, T))` is float) "
+            "are not a boolean mask, and `~` on them is no logical NOT (it fails on floats, gives -1/-2 on "
+            "ints). " + _BOOL_CONTRACT,
+            lambda t: torch.ones(t, t).tril(),
+        ),
+        Mistake(
+            "batched_shape",
+            "Return the (T, T) mask itself, not (1, T, T): attention broadcasts it over the batch and the heads.",
+            lambda t: torch.ones(t, t, dtype=torch.bool).tril()[None],
+        ),
+        Mistake(
+            "one_row",
+            "You returned (T,), one value per position: the mask has one row per query and one column per "
+            "key, (T, T). With `arange`, compare a column with a row: `pos[:, None] >= pos[None, :]`.",
+            lambda t: torch.arange(t) >= torch.arange(t),
+        ),
+    ),
+)
+
+EXERCISES = {e.name: e for e in (CAUSAL_MASK, SCALED_DOT_PRODUCT_ATTENTION, SPLIT_HEADS, MERGE_HEADS)}

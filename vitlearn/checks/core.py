@@ -281,7 +281,8 @@ def _problem(exercise: Exercise, outcome: Outcome, expected: Outcome) -> str:
     if actual.shape != reference.shape:
         return f"output shape {tuple(actual.shape)}, expected {tuple(reference.shape)}"
     if actual.dtype != reference.dtype:
-        return f"output dtype {actual.dtype}, expected {reference.dtype} (the inputs' dtype): don't convert"
+        why = " (the inputs' dtype): don't convert" if reference.is_floating_point() else ""
+        return f"output dtype {actual.dtype}, expected {reference.dtype}{why}"
     if outcome.inputs_modified:
         return "your function changed its input in place; compute a new tensor instead"
     return _value_problem(actual, reference) or _grad_problem(exercise, outcome.grads, expected.grads)

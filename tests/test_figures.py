@@ -12,7 +12,7 @@ import torch
 from vitlearn import cli, figures, viz
 from vitlearn.data import digits
 from vitlearn.model import ViT
-from vitlearn.train import DIGITS_MODEL, TrainConfig, save_checkpoint, train
+from vitlearn.train import DIGITS_HYBRID, DIGITS_MODEL, TrainConfig, save_checkpoint, train
 
 WITHOUT_CHECKPOINT = ["00_transformer_blocks", "00_attention_masks", "00_attention_cost", "01_patch_grid",
                       "01_patch_sequence", "02_weight_to_kernel", "04_shuffled_patches", "04_cls_and_positions",
@@ -161,3 +161,15 @@ def test_a_bad_style_or_dpi_is_refused_by_the_parser(tmp_path, capsys):
     assert "invalid choice: 'poster'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="style must be one of"):
         figures.write_figures({}, tmp_path, style="poster")
+
+
+def test_a_hybrid_checkpoint_gets_the_same_figures_with_its_stem_filters(tmp_path):
+    torch.manual_seed(0)
+    hybrid = ViT(**DIGITS_HYBRID)  # what `vitlearn train` saves by default
+    path = save_checkpoint(hybrid, tmp_path / "hybrid.pt")
+    drawn = figures.course_figures(path)
+    assert list(drawn) == [name for name in EVERY_FIGURE if name != "07_training_curves"]  # no history saved
+    fig = drawn["07_embedding_filters"]()
+    assert "stem" in fig._suptitle.get_text() and sum(ax.get_title().startswith("PC") for ax in fig.axes) == 8
+    assert drawn["07_attention_rollout"]().axes
+    plt.close("all")

@@ -141,7 +141,8 @@ def _trained_figures(model: ViT) -> dict[str, Callable[..., Figure]]:
     """Chapters 06-07 for a trained digits ViT: one test digit's forward pass, the training curves
     (when the checkpoint's metadata has a ``history`` with test accuracies), the last layer's
     attention per head, attention rollout, and the paper's Fig. 7 set (filters, position
-    similarity, mean attention distance)."""
+    similarity, mean attention distance). For a hybrid the filters are its 3x3 stem's, the
+    layer that meets the pixels."""
     from functools import partial
 
     import torch
@@ -173,7 +174,9 @@ def _trained_figures(model: ViT) -> dict[str, Callable[..., Figure]]:
                                                 train_accuracy=history.get("train_accuracy") or None,
                                                 epoch_seconds=history.get("epoch_seconds") or None,
                                                 title=f"The ViT on the digits{accuracy}")
-    components, explained = interpret.embedding_filter_components(model.patch_embedding.weight, 8)
+    first_layer = model.patch_embedding if model.stem is None else model.stem[0]  # what the pixels meet first
+    components, explained = interpret.embedding_filter_components(first_layer.weight, 8)
+    filters = "Patch-embedding" if model.stem is None else "The hybrid's 3x3 stem"
     return {
         **figures,
         "07_attention_heads": partial(viz.plot_attention_maps, attentions[-1][0], grid=grid, image=examples[0]),
@@ -181,7 +184,8 @@ def _trained_figures(model: ViT) -> dict[str, Callable[..., Figure]]:
                                         interpret.cls_rollout_map(attentions, grid), labels=names),
         "07_position_similarity": partial(viz.plot_position_similarity, model.position_table, grid,
                                           num_prefix_tokens=1),
-        "07_embedding_filters": partial(viz.plot_embedding_filters, components, explained),
+        "07_embedding_filters": partial(viz.plot_embedding_filters, components, explained,
+                                        title=f"{filters} filters: top principal components (share of variance)"),
         "07_attention_distance": partial(viz.plot_attention_distance,
                                          interpret.mean_attention_distance(many, grid, patch), max_distance=farthest),
     }

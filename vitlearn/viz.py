@@ -761,7 +761,9 @@ def plot_attention_rollout(images: torch.Tensor, maps: torch.Tensor, *, labels: 
 
 
 @styled
-def plot_embedding_filters(components: torch.Tensor, explained: torch.Tensor | None = None) -> Figure:
+def plot_embedding_filters(components: torch.Tensor, explained: torch.Tensor | None = None, *,
+                           title: str = "Patch-embedding filters: top principal components (share of variance)"
+                           ) -> Figure:
     """The patch-embedding filters' principal components (the ViT paper's Figure 7, left).
 
     components ``(k, C, P, P)`` (``interpret.embedding_filter_components``); one-channel components
@@ -783,7 +785,7 @@ def plot_embedding_filters(components: torch.Tensor, explained: torch.Tensor | N
                      fontsize="medium")
     if channels == 1:
         fig.colorbar(shown, ax=axes, shrink=0.8, label="weight")
-    fig.suptitle("Patch-embedding filters: top principal components (share of variance)")
+    fig.suptitle(title)
     return fig
 
 

@@ -23,7 +23,8 @@ def _rollout_cases() -> list[Case]:
     for seed, (layers, b, h, t, residual, dtype) in enumerate(_STACKS):
         scores = 2 * torch.randn(layers, b, h, t, t, generator=torch.Generator().manual_seed(seed), dtype=dtype)
         weights = scores.softmax(dim=-1)  # (L, B, h, T, T), every row sums to 1
-        label = f"{layers} layers of ({b}, {h}, {t}, {t}) weights, residual={residual}, {dtype_name(dtype)}"
+        label = (f"{layers} layer{'s' if layers > 1 else ''} of ({b}, {h}, {t}, {t}) weights, residual={residual}, "
+                 f"{dtype_name(dtype)}")
         cases.append(Case(label, (weights, residual)))
     return cases
 

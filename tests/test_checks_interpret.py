@@ -5,6 +5,7 @@ import functools
 import torch
 
 from vitlearn import checks
+from vitlearn.interpret import attention_rollout
 
 
 def rollout_loop(attentions, residual=0.5):
@@ -47,7 +48,5 @@ def test_a_float32_rollout_of_float64_weights_is_told_not_to_convert(capsys):
 
 def test_a_list_of_layers_gives_the_same_rollout_as_the_stack():
     weights = torch.randn(3, 2, 4, 5, 5, dtype=torch.float64).softmax(-1)  # (L, B, h, T, T)
-    from vitlearn.interpret import attention_rollout
-
     assert torch.equal(attention_rollout(list(weights)), attention_rollout(weights))
     assert attention_rollout(weights.float()).dtype == torch.float32

@@ -170,6 +170,6 @@ def test_a_hybrid_checkpoint_gets_the_same_figures_with_its_stem_filters(tmp_pat
     drawn = figures.course_figures(path)
     assert list(drawn) == [name for name in EVERY_FIGURE if name != "07_training_curves"]  # no history saved
     fig = drawn["07_embedding_filters"]()
-    assert "stem" in fig._suptitle.get_text() and sum(ax.get_title().startswith("PC") for ax in fig.axes) == 8
+    assert "stem" in fig.get_suptitle() and sum(ax.get_title().startswith("PC") for ax in fig.axes) == 8
     assert drawn["07_attention_rollout"]().axes
     plt.close("all")

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from vitlearn.data import TensorLoader, digits, random_shift
+from vitlearn.data import TensorLoader, digits, random_shift, translate
 from vitlearn.model import ViT
 from vitlearn.train import (History, TrainConfig, evaluate, learning_rate_at, load_checkpoint, predict,
                             read_checkpoint, resolve_device, save_checkpoint, train)
@@ -38,7 +38,7 @@ def test_a_time_budget_stops_training_on_time(split):
 
 
 def test_augmented_ema_training_with_smoothing_learns_and_is_reproducible(split):
-    config = TrainConfig(epochs=3, shift=1, label_smoothing=0.1, ema=0.9, device="cpu", seed=3)
+    config = TrainConfig(epochs=3, shift=0.5, label_smoothing=0.1, ema=0.9, device="cpu", seed=3)
     runs = []
     for _ in range(2):
         model = _model(3)
@@ -50,15 +50,36 @@ def test_augmented_ema_training_with_smoothing_learns_and_is_reproducible(split)
     assert evaluate(model, split.test_images, split.test_labels) == history.test_accuracy[-1]  # the averaged weights
 
 
-def test_random_shift_moves_whole_images_by_at_most_the_shift():
-    images = torch.zeros(200, 1, 8, 8)
+def test_translate_by_whole_pixels_moves_the_pixels_exactly():
+    images = torch.rand(3, 2, 5, 6, dtype=torch.float64)
+    offsets = torch.tensor([[1.0, 0.0], [0.0, -2.0], [-1.0, 3.0]], dtype=torch.float64)  # (down, right)
+    expected = torch.zeros_like(images)
+    expected[0, :, 1:, :] = images[0, :, :-1, :]
+    expected[1, :, :, :-2] = images[1, :, :, 2:]
+    expected[2, :, :-1, 3:] = images[2, :, 1:, :-3]
+    moved = translate(images, offsets)
+    assert moved.dtype == torch.float64 and torch.allclose(moved, expected, atol=1e-12)
+
+
+def test_translate_by_half_a_pixel_averages_neighbours():
+    images = torch.rand(2, 1, 4, 4, dtype=torch.float64)
+    half_right = translate(images, torch.tensor([[0.0, 0.5]] * 2, dtype=torch.float64))
+    one_right = translate(images, torch.tensor([[0.0, 1.0]] * 2, dtype=torch.float64))
+    assert torch.allclose(half_right, (images + one_right) / 2, atol=1e-12)
+
+
+def test_random_shift_moves_each_image_by_at_most_the_shift():
+    images = torch.zeros(400, 1, 8, 8)
     images[:, :, 3, 4] = 1.0  # one lit pixel
-    moved = random_shift(images, 1, torch.Generator().manual_seed(0))
-    where = moved[:, 0].flatten(1).argmax(1)
-    rows, cols = where // 8 - 3, where % 8 - 4
-    assert moved.shape == images.shape and (moved.sum((1, 2, 3)) == 1).all()
-    assert set(rows.tolist()) == {-1, 0, 1} and set(cols.tolist()) == {-1, 0, 1}
-    assert random_shift(images, 0) is images
+    moved = random_shift(images, 0.5, torch.Generator().manual_seed(0))
+    rows, cols = torch.arange(8.0).view(1, 8, 1), torch.arange(8.0).view(1, 1, 8)
+    mass = moved[:, 0]  # (B, 8, 8): bilinear resampling spreads the pixel, keeps its mass
+    centre_row, centre_col = (mass * rows).sum((1, 2)) - 3, (mass * cols).sum((1, 2)) - 4
+    assert moved.shape == images.shape and torch.allclose(mass.sum((1, 2)), torch.ones(400))
+    assert centre_row.abs().max() <= 0.5 + 1e-6 and centre_col.abs().max() <= 0.5 + 1e-6
+    assert centre_row.min() < -0.4 and centre_row.max() > 0.4 and centre_col.std() > 0.2  # spread over the range
+    again = random_shift(images, 0.5, torch.Generator().manual_seed(0))
+    assert torch.equal(moved, again) and random_shift(images, 0) is images
 
 
 def test_loader_takes_your_own_tensors_and_checks_them():
@@ -102,6 +123,8 @@ def test_bad_configs_are_refused():
         TrainConfig(epochs=None)
     with pytest.raises(ValueError, match="budget"):
         TrainConfig(budget=0)
+    with pytest.raises(ValueError, match="shift must be a number of pixels >= 0"):
+        TrainConfig(shift=-0.5)
 
 
 def test_checkpoint_round_trip(split, tmp_path):

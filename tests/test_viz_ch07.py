@@ -59,3 +59,15 @@ def test_misclassified(pixels):
     assert pixels(fig)[..., :3].std() > 20
     none = viz.plot_misclassified(images, torch.arange(5), torch.arange(5))
     assert len(none.axes) == 1 and pixels(none)[..., :3].std() > 5
+
+
+def test_images_side_by_side(pixels):
+    images = torch.rand(10, 1, 8, 8)
+    fig = viz.plot_images(images, [f"#{i}" for i in range(10)], title="ten", max_cols=4)
+    assert [ax.get_title() for ax in fig.axes] == [f"#{i}" for i in range(10)] and fig.get_suptitle() == "ten"
+    assert [ax.get_subplotspec().rowspan.start for ax in fig.axes] == [0] * 4 + [1] * 4 + [2] * 2
+    assert pixels(fig)[..., :3].std() > 20
+    untitled = viz.plot_images(images[:3], style="projector")
+    assert len(untitled.axes) == 3 and pixels(untitled)[..., :3].std() > 20
+    with pytest.raises(ValueError, match="one title per image"):
+        viz.plot_images(images, ["a"])

@@ -128,18 +128,31 @@ class TensorLoader:
             yield self.images[batch], self.labels[batch]
 
 
-def random_shift(images: torch.Tensor, shift: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Move each image by its own random whole-pixel offset in ``[-shift, shift]`` down and right,
-    zeros filling in: ``(B, C, H, W)`` -> ``(B, C, H, W)``. The digits' augmentation: a digit
-    moved by a pixel is still the same digit. The offsets are drawn on the CPU from ``generator``.
+def translate(images: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """Move each image by its own ``(down, right)`` offset in pixels, fractions allowed, resampled
+    bilinearly, zeros filling in: images ``(B, C, H, W)``, offsets ``(B, 2)`` -> ``(B, C, H, W)``.
+
+    A whole-pixel offset moves the pixels exactly; half a pixel averages each pixel with its
+    neighbour. ``F.affine_grid`` maps each output pixel to where it is read from in the input,
+    hence the minus: to move the picture right, read from the left.
+    """
+    b, c, h, w = images.shape
+    theta = torch.zeros(b, 2, 3, dtype=images.dtype, device=images.device)  # (B, 2, 3): x' = A x + t
+    theta[:, 0, 0] = theta[:, 1, 1] = 1.0
+    theta[:, 0, 2] = -2.0 * offsets[:, 1] / w  # x, in affine_grid's [-1, 1] units: 2 / w per pixel
+    theta[:, 1, 2] = -2.0 * offsets[:, 0] / h  # y
+    grid = F.affine_grid(theta, [b, c, h, w], align_corners=False)  # (B, H, W, 2): where each pixel reads
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def random_shift(images: torch.Tensor, shift: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Move each image by its own random offset, uniform in ``[-shift, shift]`` pixels down and
+    right, resampled bilinearly (``translate``): ``(B, C, H, W)`` -> ``(B, C, H, W)``. The digits'
+    augmentation: a digit moved by half a pixel is still the same digit, and on an 8x8 scan half a
+    pixel is already a lot (a whole one is an eighth of the picture). The offsets are drawn on the
+    CPU from ``generator``.
     """
     if shift == 0:
         return images
-    b, c, h, w = images.shape
-    padded = F.pad(images, (shift, shift, shift, shift))  # (B, C, H + 2s, W + 2s)
-    offsets = torch.randint(0, 2 * shift + 1, (2, b), generator=generator).to(images.device)  # (2, B)
-    rows = offsets[0, :, None] + torch.arange(h, device=images.device)  # (B, H) rows each image keeps
-    cols = offsets[1, :, None] + torch.arange(w, device=images.device)  # (B, W)
-    batch = torch.arange(b, device=images.device)[:, None, None, None]
-    channel = torch.arange(c, device=images.device)[None, :, None, None]
-    return padded[batch, channel, rows[:, None, :, None], cols[:, None, None, :]]  # (B, C, H, W)
+    offsets = (torch.rand(len(images), 2, generator=generator) * 2 - 1) * shift  # (B, 2) in [-shift, shift]
+    return translate(images, offsets.to(images))

@@ -50,9 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from vitlearn import viz
     from vitlearn.data import digits
     from vitlearn.model import ViT
-    from vitlearn.train import DIGITS_MODELS, digits_recipe, predict, save_checkpoint, train
-
-    from vitlearn.train import resolve_device
+    from vitlearn.train import DIGITS_MODELS, digits_recipe, predict, resolve_device, save_checkpoint, train
 
     if args.threads or resolve_device(args.device).type == "cpu":
         torch.set_num_threads(args.threads or 1)  # tiny matrices: more threads only add waiting

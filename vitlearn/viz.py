@@ -820,6 +820,24 @@ def plot_attention_distance(distances: torch.Tensor, *, max_distance: float | No
 
 
 @styled
+def plot_images(images: torch.Tensor, titles: list[str] | None = None, *, title: str = "",
+                max_cols: int = 8) -> Figure:
+    """Images side by side, wrapped into rows of at most ``max_cols``, each with its title:
+    ``(n, C, H, W)`` in [0, 1], e.g. one digit and its augmented copies."""
+    images = require_tensor(images, "images", 4, "(n, C, H, W)").detach().cpu()
+    if titles is not None and len(titles) != len(images):
+        raise ValueError(f"need one title per image, got {len(titles)} titles for {len(images)} images")
+    fig, axes = _panel_grid(len(images), max_cols, (1.8, 2.1), margin=(0.8, 0.8 if title else 0.4))
+    for index, ax in enumerate(axes):
+        _show(ax, images[index])
+        if titles is not None:
+            ax.set_title(titles[index], fontsize="large")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+@styled
 def plot_misclassified(images: torch.Tensor, labels: torch.Tensor, predictions: torch.Tensor, *,
                        max_count: int = 16) -> Figure:
     """The test images a model got wrong, each titled ``true -> predicted``.

@@ -68,6 +68,15 @@ def test_translate_by_half_a_pixel_averages_neighbours():
     assert torch.allclose(half_right, (images + one_right) / 2, atol=1e-12)
 
 
+def test_translate_says_what_it_expected():
+    with pytest.raises(ValueError, match=r"offsets must have shape \(B, 2\) = \(3, 2\)"):
+        translate(torch.rand(3, 1, 8, 8), torch.zeros(2, 2))
+    with pytest.raises(ValueError, match=r"images must be 4-D"):
+        translate(torch.rand(1, 8, 8), torch.zeros(1, 2))
+    with pytest.raises(TypeError, match="offsets must be a floating-point tensor"):
+        translate(torch.rand(3, 1, 8, 8), torch.zeros(3, 2, dtype=torch.int64))
+
+
 def test_random_shift_moves_each_image_by_at_most_the_shift():
     images = torch.zeros(400, 1, 8, 8)
     images[:, :, 3, 4] = 1.0  # one lit pixel

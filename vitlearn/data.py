@@ -7,7 +7,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from vitlearn._validate import require_positive_int
+from vitlearn._validate import require_positive_int, require_tensor
 
 SAMPLE_PHOTO = "grace_hopper.jpg"  # a real photograph bundled with matplotlib (600 x 512 RGB)
 
@@ -136,7 +136,10 @@ def translate(images: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
     neighbour. ``F.affine_grid`` maps each output pixel to where it is read from in the input,
     hence the minus: to move the picture right, read from the left.
     """
-    b, c, h, w = images.shape
+    b, c, h, w = require_tensor(images, "images", 4, "(B, C, H, W)").shape
+    if tuple(require_tensor(offsets, "offsets", 2, "(B, 2)").shape) != (b, 2):
+        raise ValueError(f"offsets must have shape (B, 2) = ({b}, 2), one (down, right) pair per image, "
+                         f"got {tuple(offsets.shape)}")
     theta = torch.zeros(b, 2, 3, dtype=images.dtype, device=images.device)  # (B, 2, 3): x' = A x + t
     theta[:, 0, 0] = theta[:, 1, 1] = 1.0
     theta[:, 0, 2] = -2.0 * offsets[:, 1] / w  # x, in affine_grid's [-1, 1] units: 2 / w per pixel

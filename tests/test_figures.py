@@ -16,10 +16,10 @@ from vitlearn.train import DIGITS_HYBRID, DIGITS_MODEL, TrainConfig, save_checkp
 
 WITHOUT_CHECKPOINT = ["00_transformer_blocks", "00_attention_masks", "00_attention_cost", "01_patch_grid",
                       "01_patch_sequence", "02_weight_to_kernel", "04_shuffled_patches", "04_cls_and_positions",
-                      "04_sincos_similarity", "04_position_interpolation", "05_encoder_blocks"]
+                      "04_sincos_similarity", "04_position_interpolation", "05_encoder_blocks", "07_shifted_digit"]
 FROM_CHECKPOINT = ["06_forward_pass", "07_training_curves", "07_attention_heads", "07_attention_rollout",
                    "07_position_similarity", "07_embedding_filters", "07_attention_distance"]
-EVERY_FIGURE = WITHOUT_CHECKPOINT + FROM_CHECKPOINT
+EVERY_FIGURE = [*WITHOUT_CHECKPOINT[:-1], "06_forward_pass", "07_shifted_digit", *FROM_CHECKPOINT[1:]]  # chapter order
 
 
 def pages(pdf) -> int:

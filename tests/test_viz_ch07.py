@@ -1,5 +1,6 @@
 """Chapter 07's figures render headless to non-blank images, and reject mismatched inputs."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -61,13 +62,15 @@ def test_misclassified(pixels):
     assert len(none.axes) == 1 and pixels(none)[..., :3].std() > 5
 
 
-def test_images_side_by_side(pixels):
-    images = torch.rand(10, 1, 8, 8)
-    fig = viz.plot_images(images, [f"#{i}" for i in range(10)], title="ten", max_cols=4)
-    assert [ax.get_title() for ax in fig.axes] == [f"#{i}" for i in range(10)] and fig.get_suptitle() == "ten"
-    assert [ax.get_subplotspec().rowspan.start for ax in fig.axes] == [0] * 4 + [1] * 4 + [2] * 2
-    assert pixels(fig)[..., :3].std() > 20
-    untitled = viz.plot_images(images[:3], style="projector")
-    assert len(untitled.axes) == 3 and pixels(untitled)[..., :3].std() > 20
-    with pytest.raises(ValueError, match="one title per image"):
-        viz.plot_images(images, ["a"])
+def test_shifts(pixels):
+    image = torch.zeros(1, 8, 8)
+    image[0, 2:6, 3] = 1.0  # a vertical stroke
+    fig = viz.plot_shifts(image, ((0.0, 0.0), (0.0, 0.5), (1.0, -1.0)), title="moved")
+    assert [ax.get_title() for ax in fig.axes] == ["(+0, +0)", "(+0, +0.5)", "(+1, -1)"]
+    shown = [ax.get_images()[0].get_array() for ax in fig.axes]  # what each panel draws, (8, 8)
+    assert np.allclose(shown[1][2:6, 3:5], 0.5) and np.allclose(shown[2][3:7, 2], 1.0)  # half: two half columns
+    assert fig.get_suptitle() == "moved" and pixels(fig)[..., :3].std() > 20
+    default = viz.plot_shifts(torch.rand(3, 8, 8), style="projector")
+    assert len(default.axes) == len(viz.SHIFTS) and pixels(default)[..., :3].std() > 20
+    with pytest.raises(ValueError, match=r"image must be 3-D with shape \(C, H, W\)"):
+        viz.plot_shifts(torch.rand(1, 1, 8, 8))

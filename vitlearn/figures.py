@@ -76,8 +76,8 @@ def course_figures(checkpoint: str | Path | None = None) -> dict[str, Callable[.
     """The course's figures in chapter order: name (the file name without extension) -> a function
     drawing it, which takes ``style=`` like every ``vitlearn.viz`` function.
 
-    Without ``checkpoint``: the figures that need no trained model (chapters 00-05; chapter 00's
-    attention cost is measured on this machine, about a second). With the path
+    Without ``checkpoint``: the figures that need no trained model (chapters 00-05, and chapter
+    07's augmentation; chapter 00's attention cost is measured on this machine, about a second). With the path
     of a ``vitlearn.train.save_checkpoint`` file of a ViT trained on the digits (``vitlearn
     train``'s ``model.pt``), also what that model does and learned (chapters 06-07); a checkpoint
     that is missing, unreadable or not such a model raises ``ValueError`` saying so.
@@ -87,7 +87,7 @@ def course_figures(checkpoint: str | Path | None = None) -> dict[str, Callable[.
     import torch
 
     from vitlearn import anatomy, tokens, viz
-    from vitlearn.data import sample_image
+    from vitlearn.data import digits, sample_image
 
     photo = sample_image(224)  # (1, 3, 224, 224): 7 x 7 patches of 32, or 14 x 14 of 16
     seeded = torch.Generator().manual_seed(0)
@@ -109,10 +109,13 @@ def course_figures(checkpoint: str | Path | None = None) -> dict[str, Callable[.
         "04_position_interpolation": partial(viz.plot_position_interpolation, small_table, (4, 4), (6, 6),
                                              channels=(0, 1, 8, 9)),
         "05_encoder_blocks": viz.plot_encoder_blocks,
+        "07_shifted_digit": partial(viz.plot_shifts, digits().train_images[0],
+                                    title="The recipe's augmentation: a digit moved (down, right) by up to half a "
+                                          "pixel; a whole pixel is too much"),
     }
     if checkpoint is not None:
         figures.update(_trained_figures(load_digits_model(checkpoint)))
-    return figures
+    return dict(sorted(figures.items(), key=lambda item: item[0][:2]))  # by chapter; each chapter's in order
 
 
 def load_digits_model(path: str | Path) -> ViT:

@@ -31,6 +31,7 @@ from vitlearn import patches as patch_ops
 from vitlearn._validate import require_tensor
 from vitlearn.anatomy import fit_quadratic
 from vitlearn.attention import causal_mask
+from vitlearn.data import translate
 from vitlearn.tokens import interpolate_position_embedding
 
 # ---- styles ------------------------------------------------------------------------------------
@@ -819,21 +820,23 @@ def plot_attention_distance(distances: torch.Tensor, *, max_distance: float | No
     return fig
 
 
+SHIFTS = ((0.0, 0.0), (0.0, 0.5), (0.5, 0.0), (-0.5, -0.5), (0.0, 1.0), (1.0, 1.0))  # (down, right) pixels
+
+
 @styled
-def plot_images(images: torch.Tensor, titles: list[str] | None = None, *, title: str = "",
-                max_cols: int = 8) -> Figure:
-    """Images side by side, wrapped into rows of at most ``max_cols``, each with its title:
-    ``(n, C, H, W)`` in [0, 1], e.g. one digit and its augmented copies."""
-    images = require_tensor(images, "images", 4, "(n, C, H, W)").detach().cpu()
-    if titles is not None and len(titles) != len(images):
-        raise ValueError(f"need one title per image, got {len(titles)} titles for {len(images)} images")
-    fig, axes = _panel_grid(len(images), max_cols, (1.8, 2.1), margin=(0.8, 0.8 if title else 0.4))
-    for index, ax in enumerate(axes):
-        _show(ax, images[index])
-        if titles is not None:
-            ax.set_title(titles[index], fontsize="large")
-    if title:
-        fig.suptitle(title)
+def plot_shifts(image: torch.Tensor, offsets: tuple[tuple[float, float], ...] = SHIFTS, *,
+                title: str = "One image moved by (down, right) pixels") -> Figure:
+    """``image`` ``(C, H, W)`` in [0, 1] moved by each ``(down, right)`` offset in pixels, side by
+    side: what the digits' augmentation (``vitlearn.data.random_shift``) shows the model. The
+    moving is ``vitlearn.data.translate`` (bilinear, so half a pixel blurs a little)."""
+    image = require_tensor(image, "image", 3, "(C, H, W)").detach().cpu()
+    moves = torch.tensor(offsets, dtype=image.dtype).reshape(-1, 2)  # (n, 2)
+    moved = translate(image.expand(len(moves), -1, -1, -1), moves)  # (n, C, H, W)
+    fig, axes = _panel_grid(len(moves), 8, (2.2, 2.4), margin=(0.4, 0.8))
+    for ax, picture, (down, right) in zip(axes, moved, moves.tolist()):
+        _show(ax, picture)
+        ax.set_title(f"({down:+g}, {right:+g})")
+    fig.suptitle(title)
     return fig
 
 

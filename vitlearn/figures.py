@@ -77,10 +77,11 @@ def course_figures(checkpoint: str | Path | None = None) -> dict[str, Callable[.
     drawing it, which takes ``style=`` like every ``vitlearn.viz`` function.
 
     Without ``checkpoint``: the figures that need no trained model (chapters 00-05, and chapter
-    07's augmentation; chapter 00's attention cost is measured on this machine, about a second). With the path
-    of a ``vitlearn.train.save_checkpoint`` file of a ViT trained on the digits (``vitlearn
-    train``'s ``model.pt``), also what that model does and learned (chapters 06-07); a checkpoint
-    that is missing, unreadable or not such a model raises ``ValueError`` saying so.
+    07's augmentation; chapter 00's attention cost is measured on this machine, about a second).
+    With the path of a ``vitlearn.train.save_checkpoint`` file of a ViT trained on the digits
+    (``vitlearn train``'s ``model.pt``), also what that model does and learned (chapters 06-07); a
+    checkpoint that is missing, unreadable or not such a model raises ``ValueError`` saying so.
+    The figures come sorted by chapter, each chapter's in the order drawn here.
     """
     from functools import partial
 
@@ -115,7 +116,7 @@ def course_figures(checkpoint: str | Path | None = None) -> dict[str, Callable[.
     }
     if checkpoint is not None:
         figures.update(_trained_figures(load_digits_model(checkpoint)))
-    return dict(sorted(figures.items(), key=lambda item: item[0][:2]))  # by chapter; each chapter's in order
+    return dict(sorted(figures.items(), key=lambda item: item[0][:2]))  # stable: by the chapter prefix only
 
 
 def load_digits_model(path: str | Path) -> ViT:

@@ -67,8 +67,8 @@ def conv_einops(image, kernel, stride):
 def conv_module(image, kernel, stride):
     conv = torch.nn.Conv2d(kernel.shape[1], kernel.shape[0], kernel.shape[-1], stride=stride, bias=False,
                            dtype=image.dtype)
-    conv.weight.data.copy_(kernel)
-    return conv(image).flatten(2).transpose(1, 2).detach()
+    feature_map = torch.func.functional_call(conv, {"weight": kernel}, (image,))  # the kernel stays in the graph
+    return feature_map.flatten(2).transpose(1, 2)
 
 
 def conv_via_unfold(image, kernel, stride):
@@ -116,7 +116,7 @@ def test_a_learner_forgetting_the_transpose_gets_the_transpose_hint(capsys):
 
     checks.image2emb_naive(image2emb_naive)
     out = capsys.readouterr().out
-    assert "❌ image2emb_naive: 0 of 5 cases pass." in out
+    assert "❌ image2emb_naive: 0 of 7 cases pass." in out
     assert "did you forget `.transpose(-1, -2)`".lower() in out.lower()
 
 
@@ -191,7 +191,7 @@ def test_exceptions_in_learner_code_become_feedback():
         raise NotImplementedError()
 
     result = checks.image2emb_naive(image2emb_naive, verbose=False)
-    assert not result and "raised NotImplementedError" in result.message
+    assert not result and "not attempted yet: replace `raise NotImplementedError()`" in result.message
 
 
 def test_hard_coded_post_example_gets_the_hard_coding_hint():
@@ -200,7 +200,7 @@ def test_hard_coded_post_example_gets_the_hard_coding_hint():
 
     result = checks.image2emb_naive(image2emb_naive, verbose=False)
     assert result.cases[0].passed and not result.passed
-    assert "hard-coding" in result.message
+    assert "Only the post's own 1x3x8x8 example passes" in result.message
 
 
 def test_dtype_conversion_is_named():
@@ -214,7 +214,19 @@ def test_in_place_modification_of_the_input_is_named():
         image.zero_()
         return out
 
-    assert "changed its input in place" in checks.image2emb_naive(image2emb_naive, verbose=False).message
+    message = checks.image2emb_naive(image2emb_naive, verbose=False).message
+    assert "changed an input in place" in message and "PyTorch said: RuntimeError: a leaf Variable" in message
+
+
+def test_a_module_whose_weight_is_copied_in_gets_no_gradient_and_is_told_so():
+    def image2emb_conv(image, kernel, stride):
+        conv = torch.nn.Conv2d(kernel.shape[1], kernel.shape[0], kernel.shape[-1], stride=stride, bias=False,
+                               dtype=image.dtype)
+        conv.weight.data.copy_(kernel)
+        return conv(image).flatten(2).transpose(1, 2)
+
+    message = checks.image2emb_conv(image2emb_conv, verbose=False).message
+    assert "no gradient reaches `kernel`" in message and "nn.Parameter" in message
 
 
 def test_a_reordering_nobody_catalogued_still_gets_the_reading_order_hint():
@@ -249,8 +261,8 @@ def test_result_reports_partial_credit():
         raise ValueError("only RGB")
 
     result = checks.image2emb_naive(image2emb_naive, verbose=False)
-    assert result.score == pytest.approx(3 / 5) and result.grade(2) == 1.2
-    assert repr(result) == "<CheckResult image2emb_naive: 3/5 cases passed>"
+    assert result.score == pytest.approx(5 / 7) and result.grade(2) == 1.43
+    assert repr(result) == "<CheckResult image2emb_naive: 5/7 cases passed>"
 
 
 def test_cases_cover_what_the_issue_requires():
@@ -273,13 +285,13 @@ def test_cases_cover_what_the_issue_requires():
 
 def test_solution_or_reference_keeps_a_right_answer_and_replaces_a_wrong_one(capsys):
     exercise = EXERCISES["image2emb_naive"]
-    assert exercise.solution_or_reference(naive_einops) is naive_einops
+    assert checks.solution_or_reference("image2emb_naive", naive_einops) is naive_einops
     assert capsys.readouterr().out == ""
 
     def unfinished(image, patch_size, weight):
         raise NotImplementedError()
 
-    assert exercise.solution_or_reference(unfinished) is exercise.reference
+    assert checks.solution_or_reference("image2emb_naive", unfinished) is exercise.reference
     assert "use vitlearn's reference vitlearn.patches.image2emb_naive" in capsys.readouterr().out
 
 

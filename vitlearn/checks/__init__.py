@@ -9,6 +9,7 @@ passed, with ``.passed``, ``.score`` and ``.message``. It never raises on a wron
 from typing import Any, Callable
 
 from vitlearn.checks import attention, interpret, model, patches, tokens
+from vitlearn.checks import feedback
 from vitlearn.checks.core import CheckResult, Exercise
 
 #: Every exercise of the course, in chapter order.
@@ -24,7 +25,7 @@ EXERCISES: dict[str, Exercise] = {
 def solution_or_reference(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     """The learner's ``fn`` if it passes the check of exercise ``name``, else the reference
     (with a printed note), so a chapter keeps running when an exercise is skipped."""
-    return EXERCISES[name].solution_or_reference(fn)
+    return feedback.solution_or_reference(EXERCISES[name], fn)
 
 
 causal_mask = EXERCISES["causal_mask"].check

@@ -16,11 +16,7 @@ import torch
 from einops import rearrange
 
 from vitlearn import attention
-from vitlearn.checks.core import Case, Exercise, Mistake
-
-
-def _dtype_name(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")
+from vitlearn.checks.core import Case, Exercise, Mistake, Pattern, dtype_name
 
 
 def _padding_mask(b: int, s: int) -> torch.Tensor:
@@ -52,8 +48,9 @@ def _sdpa_cases() -> list[Case]:
         mask = {None: None, "padding": _padding_mask(b, s), "causal": _causal_mask(t, s)}[kind]
         what = "self-attention" if s == t else "cross-attention"
         masked = f"{kind} mask {tuple(mask.shape)}" if kind else "no mask"
-        cases.append(Case(f"batch {b}, {h} heads, T={t}, S={s}, d={d}, {what}, {masked}, {_dtype_name(dtype)}",
-                          (q, k, v, mask)))
+        traits = {"batch": b, "mask": kind or "none", "attention": what, "dtype": dtype_name(dtype)}
+        cases.append(Case(f"batch {b}, {h} heads, T={t}, S={s}, d={d}, {what}, {masked}, {dtype_name(dtype)}",
+                          (q, k, v, mask), traits=traits, sizes={"d": d, "h": h, "h*d": h * d, "T": t, "S": s}))
     return cases
 
 
@@ -94,6 +91,17 @@ SCALED_DOT_PRODUCT_ATTENTION = Exercise(
     reference=attention.scaled_dot_product_attention,
     make_cases=_sdpa_cases,
     grad_args=(0, 1, 2),
+    patterns=(
+        Pattern("mask", "none", fails=True, hint=(
+            "Only the cases without a mask fail: `mask` is None there, and nothing is to be masked. Mask only "
+            "when one is given: `if mask is not None: scores = scores.masked_fill(~mask, float('-inf'))`.")),
+        Pattern("mask", "none", hint=(
+            "Only the cases without a mask pass: the masking is off. True = may attend, so fill the scores where "
+            "the mask is False, before the softmax: `scores.masked_fill(~mask, float('-inf'))`.")),
+        Pattern("attention", "self-attention", hint=(
+            "Only self-attention passes (T == S): in cross-attention the keys and values have S rows and the "
+            "queries T. Somewhere you used one where the other belongs (the scores are (B, h, T, S)).")),
+    ),
     mistakes=(
         Mistake(
             "softmax_over_queries",
@@ -190,7 +198,8 @@ def _split_cases() -> list[Case]:
     cases = []
     for seed, (b, t, h, d, dtype) in enumerate(_HEAD_SHAPES):
         x = torch.randn(b, t, h * d, generator=torch.Generator().manual_seed(seed), dtype=dtype)
-        cases.append(Case(f"x ({b}, {t}, {h * d}) into {h} heads of width {d}, {_dtype_name(dtype)}", (x, h)))
+        cases.append(Case(f"x ({b}, {t}, {h * d}) into {h} heads of width {d}, {dtype_name(dtype)}", (x, h),
+                          traits={"batch": b, "dtype": dtype_name(dtype)}))
     return cases
 
 
@@ -199,7 +208,7 @@ def _merge_cases() -> list[Case]:
     for seed, (b, t, h, d, dtype) in enumerate(_HEAD_SHAPES):
         x = torch.randn(b, h, t, d, generator=torch.Generator().manual_seed(seed), dtype=dtype)
         cases.append(Case(f"x ({b}, {h}, {t}, {d}): {h} heads of width {d} -> ({b}, {t}, {h * d}), "
-                          f"{_dtype_name(dtype)}", (x,)))
+                          f"{dtype_name(dtype)}", (x,), traits={"batch": b, "dtype": dtype_name(dtype)}))
     return cases
 
 

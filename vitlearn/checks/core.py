@@ -1,13 +1,16 @@
-"""The check framework: one definition per exercise, used by notebooks and the grader alike.
+"""The check framework's data and its runner: one definition per exercise, used by notebooks and grader.
 
-An :class:`Exercise` holds the reference, the cases it is checked on and a catalogue of
-plausible wrong answers (:class:`Mistake`). Checking is split in two so the grader can run
-the learner's code in a sandbox and judge it outside:
+An :class:`Exercise` holds the reference, the cases it is checked on, a catalogue of plausible
+wrong answers (:class:`Mistake`) and hints for patterns of failing cases (:class:`Pattern`).
+Checking is split in two so the grader can run the learner's code in a sandbox and judge it
+outside:
 
-* :func:`run_case` calls the learner's function on one case (the only step that runs their
-  code) and returns an :class:`Outcome` made only of plain tensors and strings;
-* :func:`judge` compares an outcome with the reference and, on a mismatch, looks the answer
-  up in the mistake catalogue to name the likely mistake.
+* :func:`run_case` (here) calls the learner's function on one case (the only step that runs
+  their code) and returns an :class:`Outcome` made only of plain tensors and strings;
+* :mod:`vitlearn.checks.feedback` judges the outcomes against the reference and words the
+  feedback.
+
+This file imports only torch: the grading sandbox loads it by path, without vitlearn.
 
 The learner's output is never trusted: it is converted to a plain ``torch.Tensor`` (anything
 else is reported as a wrong type) and compared here, so an object whose ``__eq__`` always
@@ -16,10 +19,9 @@ returns True cannot pass.
 
 from __future__ import annotations
 
-import inspect
 import warnings
-from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
@@ -28,10 +30,16 @@ PASS, FAIL = "✅", "❌"
 
 @dataclass(frozen=True)
 class Case:
-    """One input to an exercise: positional ``args`` and a readable ``label``."""
+    """One input to an exercise: positional ``args``, a readable ``label`` and its ``traits``.
+
+    Traits describe the case for the pattern hints (``{"batch": 1, "channels": 3, "dtype": "float64"}``);
+    ``sizes`` name the case's sizes (``{"d": 4}``) so that a constant factor can be named.
+    """
 
     label: str
     args: tuple[Any, ...]
+    traits: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    sizes: Mapping[str, int] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -44,8 +52,28 @@ class Mistake:
 
 
 @dataclass(frozen=True)
+class Pattern:
+    """A hint for answers whose failures follow a trait of the cases.
+
+    With ``fails=False`` it applies when exactly the cases whose ``traits[trait] == value`` pass;
+    with ``fails=True``, when exactly those cases fail.
+    """
+
+    trait: str
+    value: Any
+    hint: str
+    fails: bool = False
+
+    def matches(self, cases: Sequence[Case], passed: Sequence[bool]) -> bool:
+        marked = [case.traits.get(self.trait) == self.value for case in cases]
+        if all(marked) or not any(marked):
+            return False
+        return [not p for p in passed] == marked if self.fails else list(passed) == marked
+
+
+@dataclass(frozen=True)
 class Exercise:
-    """An exercise: the function a learner writes, its reference, cases and mistake catalogue."""
+    """An exercise: the function a learner writes, its reference, cases, mistakes and pattern hints."""
 
     name: str
     signature: str
@@ -53,24 +81,20 @@ class Exercise:
     make_cases: Callable[[], list[Case]]
     mistakes: tuple[Mistake, ...] = ()
     grad_args: tuple[int, ...] = ()  # positions of the arguments that gradients must reach
+    patterns: tuple[Pattern, ...] = ()  # this exercise's own; generic ones are added by the feedback
 
-    def check(self, fn: Callable[..., Any], *, verbose: bool = True) -> CheckResult:
-        """Run ``fn`` on every case, print the verdict and return the :class:`CheckResult`."""
-        result = check_function(self, fn)
+    def check(self, fn: Callable[..., Any], *, verbose: bool = True, on_purpose: bool = False) -> CheckResult:
+        """Run ``fn`` on every case, print the verdict and return the :class:`CheckResult`.
+
+        ``on_purpose=True`` marks a deliberately wrong answer shown in a chapter: the verdict then
+        says so, under the function's own name.
+        """
+        from vitlearn.checks.feedback import check_function  # feedback builds on this module
+
+        result = check_function(self, fn, on_purpose=on_purpose)
         if verbose:
             print(result.message)
         return result
-
-    def solution_or_reference(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        """``fn`` if it passes its check, else the reference, with a visible note.
-
-        Lets a learner skip an exercise and keep running the chapter.
-        """
-        if check_function(self, fn).passed:
-            return fn
-        print(f"Note: your {self.name} does not pass its check yet, so the cells below use "
-              f"vitlearn's reference {self.reference.__module__}.{self.name}.")
-        return self.reference
 
 
 @dataclass
@@ -87,12 +111,14 @@ class Outcome:
 
 @dataclass(frozen=True)
 class CaseResult:
-    """The verdict on one case."""
+    """The verdict on one case; the case shown to the learner also carries the hint."""
 
     label: str
     passed: bool
     problem: str = ""
     hint: str = ""
+    detail: str = ""  # PyTorch's own words, kept below a translated error
+    shown: bool = False
 
 
 @dataclass
@@ -105,15 +131,23 @@ class CheckResult:
 
     @property
     def passed(self) -> bool:
-        return all(case.passed for case in self.cases)
+        return bool(self.cases) and all(case.passed for case in self.cases)
 
     @property
     def score(self) -> float:
-        return sum(case.passed for case in self.cases) / len(self.cases)
+        return sum(case.passed for case in self.cases) / len(self.cases) if self.cases else 0.0
 
-    def grade(self, points: float) -> float:
-        """Points earned out of ``points`` (partial credit by fraction of cases)."""
-        return round(self.score * points, 2)
+    @property
+    def shown(self) -> CaseResult | None:
+        """The failing case the message explains (None when every case passed)."""
+        return next((c for c in self.cases if c.shown), next((c for c in self.cases if not c.passed), None))
+
+    def grade(self, points: float, scoring: str = "proportional") -> float:
+        """Points earned out of ``points``: by fraction of cases passed (``proportional``), or all
+        of them only when every case passes (``all-or-nothing``, as nbgrader scores a check cell)."""
+        if scoring not in ("proportional", "all-or-nothing"):
+            raise ValueError(f"scoring must be 'proportional' or 'all-or-nothing', not {scoring!r}")
+        return round((self.score if scoring == "proportional" else float(self.passed)) * points, 2)
 
     def __bool__(self) -> bool:
         return self.passed
@@ -216,146 +250,8 @@ def _grads_close(actual: list[torch.Tensor | None], expected: list[torch.Tensor 
 
 
 def same_outcome(a: Outcome, b: Outcome) -> bool:
-    """Two outcomes agree: the same error, or close outputs with the same gradients."""
+    """Two outcomes agree: the same error, or outputs of one dtype, close, with the same gradients."""
     if a.error is not None or b.error is not None:
         return a.raised and b.raised and a.error == b.error
     assert a.output is not None and b.output is not None
-    return close(a.output, b.output) and _grads_close(a.grads, b.grads)
-
-
-def diagnose(exercise: Exercise, case: Case, outcome: Outcome) -> str:
-    """The hint of the catalogued mistake that reproduces the learner's answer exactly, or ''."""
-    for mistake in exercise.mistakes:
-        if same_outcome(run_case(mistake.answer, case, exercise.grad_args), outcome):
-            return mistake.hint
-    return ""
-
-
-def _same_rows_reordered(actual: torch.Tensor, expected: torch.Tensor) -> bool:
-    """True when ``actual`` holds the reference's rows along dim -2, in another order."""
-    if actual.shape != expected.shape or actual.ndim < 2 or not expected.is_floating_point():
-        return False
-    a = actual.to(expected.dtype).flatten(0, -3) if actual.ndim > 2 else actual.to(expected.dtype)[None]
-    e = expected.flatten(0, -3) if expected.ndim > 2 else expected[None]
-    rtol, atol = tolerance(expected.dtype)
-    for a_rows, e_rows in zip(a, e):  # each (N, D)
-        matches = torch.isclose(a_rows[:, None, :], e_rows[None, :, :], rtol=rtol, atol=atol).all(-1)
-        if not matches.any(1).all():
-            return False
-    return True
-
-
-def _value_problem(actual: torch.Tensor, expected: torch.Tensor) -> str:
-    """How the values of ``actual`` differ from ``expected`` (same shape and dtype), or ''."""
-    if close(actual, expected):
-        return ""
-    if expected.dtype == torch.bool or not expected.is_floating_point():
-        return "values differ from the reference"
-    if torch.isnan(actual).any() and not torch.isnan(expected).any():
-        return "output contains NaN"
-    diff = (actual - expected).abs()
-    where = tuple(int(i) for i in torch.unravel_index(diff.argmax(), diff.shape))
-    if _same_rows_reordered(actual, expected):
-        return f"the right rows come out in the wrong order (first difference at index {where})"
-    return f"values differ from the reference: max |difference| {diff.max().item():.3g} at index {where}"
-
-
-def _grad_problem(exercise: Exercise, actual: list, expected: list) -> str:
-    """Which input gets no gradient, or a wrong one ('' when gradients agree)."""
-    names = list(inspect.signature(exercise.reference).parameters)
-    for position, a, e in zip(exercise.grad_args, actual, expected):
-        if e is not None and a is None:
-            return (f"no gradient reaches `{names[position]}`: it must stay in the autograd graph "
-                    "(no .detach(), .data, torch.tensor(...) copies or torch.no_grad())")
-        if e is not None and not close(a, e):
-            return f"the gradient reaching `{names[position]}` is wrong"
-    return ""
-
-
-def _problem(exercise: Exercise, outcome: Outcome, expected: Outcome) -> str:
-    """What is wrong with ``outcome`` compared with the reference's, in one sentence ('' if right)."""
-    if outcome.error is not None:
-        return outcome.error if not outcome.raised else f"your function raised {outcome.error}"
-    actual, reference = outcome.output, expected.output
-    assert actual is not None and reference is not None
-    if actual.shape != reference.shape:
-        return f"output shape {tuple(actual.shape)}, expected {tuple(reference.shape)}"
-    if actual.dtype != reference.dtype:
-        why = " (the inputs' dtype): don't convert" if reference.is_floating_point() else ""
-        return f"output dtype {actual.dtype}, expected {reference.dtype}{why}"
-    if outcome.inputs_modified:
-        return "your function changed its input in place; compute a new tensor instead"
-    return _value_problem(actual, reference) or _grad_problem(exercise, outcome.grads, expected.grads)
-
-
-def judge(exercise: Exercise, case: Case, outcome: Outcome) -> CaseResult:
-    """Compare the learner's ``outcome`` on ``case`` with the reference's (no hint yet)."""
-    expected = run_case(exercise.reference, case, exercise.grad_args)
-    if expected.error is not None:  # a bug in the exercise definition, not in the learner's code
-        raise RuntimeError(f"reference {exercise.name} failed on case {case.label!r}: {expected.error}")
-    problem = _problem(exercise, outcome, expected)
-    return CaseResult(case.label, not problem, problem)
-
-
-def judge_all(exercise: Exercise, cases: Sequence[Case], outcomes: Sequence[Outcome]) -> list[CaseResult]:
-    """Judge every case; the first failing one also gets the catalogue's hint (the one shown)."""
-    results = [judge(exercise, case, outcome) for case, outcome in zip(cases, outcomes)]
-    for i, result in enumerate(results):
-        if not result.passed:
-            results[i] = replace(result, hint=diagnose(exercise, cases[i], outcomes[i]))
-            break
-    return results
-
-
-_HARD_CODED_HINT = (
-    "It works on some cases but fails on others: read sizes from the inputs (`image.shape`, "
-    "`weight.shape`, the arguments) instead of hard-coding the post's 1x3x8x8 example."
-)
-_ORDER_HINT = (
-    "Patches must be in reading order: left to right along a row, then the next row down "
-    "(row-major, like `F.unfold`)."
-)
-
-
-def summarize(exercise: Exercise, results: list[CaseResult], warning_lines: Sequence[str] = ()) -> str:
-    """The learner-facing message: a verdict, one line per case and, on failure, a hint."""
-    passed = sum(r.passed for r in results)
-    if passed == len(results):
-        lines = [f"{PASS} {exercise.name}: all {len(results)} cases pass."]
-    else:
-        lines = [f"{FAIL} {exercise.name}: {passed} of {len(results)} cases pass."]
-    lines += [f"   {PASS if r.passed else FAIL} {r.label}" for r in results]
-    failed = [r for r in results if not r.passed]
-    if failed:
-        first = failed[0]
-        hint = first.hint
-        if not hint and "wrong order" in first.problem:
-            hint = _ORDER_HINT
-        if not hint and passed and first.problem.startswith("your function raised"):
-            hint = _HARD_CODED_HINT
-        lines += ["", f"First failing case: {first.label}", f"   Problem: {first.problem}"]
-        lines += [f"   Hint: {hint}"] if hint else [f"   Expected: {exercise.signature}"]
-    for warning_line in dict.fromkeys(warning_lines):
-        lines.append(f"   Note: your code warned {warning_line}")
-    return "\n".join(lines)
-
-
-def check_function(exercise: Exercise, fn: Callable[..., Any]) -> CheckResult:
-    """Run and judge ``fn`` on every case of ``exercise``; never raises on a wrong answer."""
-    if not callable(fn):
-        return report(exercise, [], error=f"pass the function itself, e.g. checks.{exercise.name}"
-                                          f"({exercise.name}), not a {type(fn).__name__}")
-    cases = exercise.make_cases()
-    outcomes = [run_case(fn, case, exercise.grad_args) for case in cases]
-    return report(exercise, judge_all(exercise, cases, outcomes),
-                  warning_lines=[w for o in outcomes for w in o.warnings])
-
-
-def report(
-    exercise: Exercise, results: list[CaseResult], *, error: str = "", warning_lines: Sequence[str] = ()
-) -> CheckResult:
-    """Build the :class:`CheckResult`; ``error`` fails every case with one reason."""
-    if error:
-        results = [CaseResult(case.label, False, error) for case in exercise.make_cases()]
-        return CheckResult(exercise.name, results, f"{FAIL} {exercise.name}: {error}")
-    return CheckResult(exercise.name, results, summarize(exercise, results, warning_lines))
+    return a.output.dtype == b.output.dtype and close(a.output, b.output) and _grads_close(a.grads, b.grads)

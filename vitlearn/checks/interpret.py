@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from vitlearn import interpret
-from vitlearn.checks.core import Case, Exercise, Mistake, dtype_name
+from vitlearn.checks.core import Case, Exercise, Mistake, Pattern, dtype_name
 
 # (layers L, batch B, heads h, tokens T, residual, dtype)
 _STACKS = [(3, 2, 4, 5, 0.5, torch.float32), (4, 3, 2, 10, 0.5, torch.float64),
@@ -25,7 +25,8 @@ def _rollout_cases() -> list[Case]:
         weights = scores.softmax(dim=-1)  # (L, B, h, T, T), every row sums to 1
         label = (f"{layers} layer{'s' if layers > 1 else ''} of ({b}, {h}, {t}, {t}) weights, residual={residual}, "
                  f"{dtype_name(dtype)}")
-        cases.append(Case(label, (weights, residual)))
+        cases.append(Case(label, (weights, residual), traits={"layers": layers, "residual": residual,
+                                                               "dtype": dtype_name(dtype)}))
     return cases
 
 
@@ -62,6 +63,14 @@ ATTENTION_ROLLOUT = Exercise(
                "R = A_L @ ... @ A_1"),
     reference=interpret.attention_rollout,
     make_cases=_rollout_cases,
+    patterns=(
+        Pattern("layers", 1, (
+            "Only the one-layer case passes: each layer's matrix is right, but the layers are chained wrongly. "
+            "Start from the first layer and put each new one on the left: `rollout = layer @ rollout`.")),
+        Pattern("residual", 0.25, fails=True, hint=(
+            "Only the case with residual=0.25 fails: use the `residual` argument, "
+            "`A = (1 - residual) * W + residual * I`, not a fixed 0.5.")),
+    ),
     mistakes=(
         Mistake("reversed_product",
                 "The layers are multiplied in the wrong order. Information flows from the input up, so "

@@ -13,7 +13,7 @@ from vitlearn import model
 from vitlearn.checks.core import Case, Exercise, Mistake, dtype_name
 
 # (batch, tokens T, width D, dtype) for cls_token_output; (batch, classes K, dtype) for the loss.
-_SEQUENCES = [(2, 5, 8, torch.float32), (3, 17, 6, torch.float64), (4, 10, 12, torch.float64)]
+_SEQUENCES = [(2, 5, 8, torch.float32), (3, 17, 6, torch.float64), (4, 10, 12, torch.float64), (1, 6, 4, torch.float64)]
 _LOGITS = [(4, 10, torch.float32), (3, 7, torch.float64), (8, 3, torch.float64)]
 
 
@@ -21,7 +21,8 @@ def _cls_cases() -> list[Case]:
     cases = []
     for seed, (b, t, d, dtype) in enumerate(_SEQUENCES):
         encoded = torch.randn(b, t, d, generator=torch.Generator().manual_seed(seed), dtype=dtype)  # (B, T, D)
-        cases.append(Case(f"encoder output ({b}, {t}, {d}), {dtype_name(dtype)}", (encoded,)))
+        cases.append(Case(f"encoder output ({b}, {t}, {d}), {dtype_name(dtype)}", (encoded,),
+                          traits={"batch": b, "dtype": dtype_name(dtype)}))
     return cases
 
 
@@ -31,7 +32,8 @@ def _loss_cases() -> list[Case]:
         g = torch.Generator().manual_seed(seed)
         logits = 3 * torch.randn(b, k, generator=g, dtype=dtype)  # (B, K)
         labels = torch.randint(k, (b,), generator=g)  # (B,) int64
-        cases.append(Case(f"logits ({b}, {k}), labels ({b},), {dtype_name(dtype)}", (logits, labels)))
+        cases.append(Case(f"logits ({b}, {k}), labels ({b},), {dtype_name(dtype)}", (logits, labels),
+                          traits={"batch": b, "dtype": dtype_name(dtype)}, sizes={"B": b, "K": k}))
     return cases
 
 

@@ -12,21 +12,32 @@ import torch.nn.functional as F
 from einops import rearrange
 
 from vitlearn import patches
-from vitlearn.checks.core import Case, Exercise, Mistake, dtype_name
+from vitlearn.checks.core import Case, Exercise, Mistake, Pattern, dtype_name
 
-# (batch, channels, height, width, patch, width D, dtype); the first is the seed post's example.
+# (batch, channels, height, width, patch, width D, dtype); the first is the seed post's example. Their
+# traits tell patterns apart: 1 channel (1, 4), batch of one (0, 5), square (0, 6), float32 (0, 3).
 _SHAPES = [
     (1, 3, 8, 8, 4, 8, torch.float32),
     (2, 1, 8, 12, 4, 5, torch.float64),
     (3, 3, 6, 10, 2, 7, torch.float64),
     (2, 3, 12, 8, 4, 16, torch.float32),
     (4, 1, 9, 6, 3, 4, torch.float64),
+    (1, 3, 6, 9, 3, 5, torch.float64),
+    (2, 3, 4, 4, 2, 6, torch.float64),
 ]
 
 
 def _label(b: int, c: int, h: int, w: int, p: int, d: int, dtype: torch.dtype) -> str:
     channels = "1 channel" if c == 1 else f"{c} channels"
     return f"batch {b}, {channels}, {h}x{w} image, patch {p}, D={d}, {dtype_name(dtype)}"
+
+
+def _traits(index: int, b: int, c: int, h: int, w: int, p: int, d: int, dtype: torch.dtype) -> dict:
+    return {"batch": b, "channels": c, "square": h == w, "dtype": dtype_name(dtype), "post_example": index == 0}
+
+
+def _sizes(b: int, c: int, h: int, w: int, p: int, d: int) -> dict[str, int]:
+    return {"B": b, "C": c, "P": p, "D": d, "N": (h // p) * (w // p), "C*P*P": c * p * p}
 
 
 def _random_inputs(seed: int, b: int, c: int, h: int, w: int, p: int, d: int, dtype: torch.dtype):
@@ -36,11 +47,20 @@ def _random_inputs(seed: int, b: int, c: int, h: int, w: int, p: int, d: int, dt
     return image, weight
 
 
+def _case(seed: int, args: tuple, label: str, *, images: bool = True) -> Case:
+    """Case ``seed`` of ``_SHAPES``; without ``images`` (a weight alone) only its channels and dtype are traits."""
+    shape = _SHAPES[seed]
+    traits = _traits(seed, *shape)
+    if not images:
+        traits = {"channels": traits["channels"], "dtype": traits["dtype"]}
+    return Case(label, args, traits=traits, sizes=_sizes(*shape[:-1]))
+
+
 def _naive_cases() -> list[Case]:
     cases = []
     for seed, (b, c, h, w, p, d, dtype) in enumerate(_SHAPES):
         image, weight = _random_inputs(seed, b, c, h, w, p, d, dtype)
-        cases.append(Case(_label(b, c, h, w, p, d, dtype), (image, p, weight)))
+        cases.append(_case(seed, (image, p, weight), _label(b, c, h, w, p, d, dtype)))
     return cases
 
 
@@ -48,7 +68,8 @@ def _kernel_cases() -> list[Case]:
     cases = []
     for seed, (b, c, h, w, p, d, dtype) in enumerate(_SHAPES):
         _, weight = _random_inputs(seed, b, c, h, w, p, d, dtype)
-        cases.append(Case(f"weight ({c * p * p}, {d}) -> kernel ({d}, {c}, {p}, {p}), {dtype_name(dtype)}", (weight, c, p)))
+        label = f"weight ({c * p * p}, {d}) -> kernel ({d}, {c}, {p}, {p}), {dtype_name(dtype)}"
+        cases.append(_case(seed, (weight, c, p), label, images=False))
     return cases
 
 
@@ -57,8 +78,20 @@ def _conv_cases() -> list[Case]:
     for seed, (b, c, h, w, p, d, dtype) in enumerate(_SHAPES):
         image, weight = _random_inputs(seed, b, c, h, w, p, d, dtype)
         kernel = patches.weight_to_kernel(weight, c, p)  # (D, C, P, P)
-        cases.append(Case(_label(b, c, h, w, p, d, dtype), (image, kernel, p)))
+        cases.append(_case(seed, (image, kernel, p), _label(b, c, h, w, p, d, dtype)))
     return cases
+
+
+CHANNEL_ORDER_PATTERN = Pattern("channels", 1, (
+    "Only the 1-channel cases pass: with one channel the order of the values inside a patch cannot go wrong, "
+    "with three it can. Flatten each patch channel first, then row, then column, (c p1 p2), as `F.unfold` does."))
+SQUARE_PATTERN = Pattern("square", True, (
+    "Only the square images pass: somewhere height and width are swapped (H for W, or the grid of patches "
+    "(h, w) read as (w, h)). Take each size from its own axis: `H, W = image.shape[-2:]`."))
+POST_EXAMPLE_PATTERN = Pattern("post_example", True, (
+    "Only the post's own 1x3x8x8 example passes: read every size from the inputs (`image.shape`, "
+    "`weight.shape`, `patch_size`) instead of fixed numbers."))
+PATCH_PATTERNS = (CHANNEL_ORDER_PATTERN, SQUARE_PATTERN, POST_EXAMPLE_PATTERN)
 
 
 def _rearranged(pattern: str):
@@ -85,6 +118,8 @@ IMAGE2EMB_NAIVE = Exercise(
     signature="image2emb_naive(image (B, C, H, W), patch_size P, weight (C*P*P, D)) -> (B, N, D)",
     reference=patches.image2emb_naive,
     make_cases=_naive_cases,
+    grad_args=(2, 0),  # the weight first: it is the trained parameter
+    patterns=PATCH_PATTERNS,
     mistakes=(
         Mistake(
             "forgot_transpose",
@@ -152,6 +187,8 @@ WEIGHT_TO_KERNEL = Exercise(
     signature="weight_to_kernel(weight (C*P*P, D), in_channels C, patch_size P) -> kernel (D, C, P, P)",
     reference=patches.weight_to_kernel,
     make_cases=_kernel_cases,
+    grad_args=(0,),
+    patterns=(CHANNEL_ORDER_PATTERN,),
     mistakes=(
         Mistake(
             "reshape_without_transpose",
@@ -207,6 +244,8 @@ IMAGE2EMB_CONV = Exercise(
     signature="image2emb_conv(image (B, C, H, W), kernel (D, C, P, P), stride P) -> (B, N, D)",
     reference=patches.image2emb_conv,
     make_cases=_conv_cases,
+    grad_args=(1, 0),  # the kernel first: it is the trained parameter
+    patterns=PATCH_PATTERNS,
     mistakes=(
         Mistake(
             "forgot_transpose",

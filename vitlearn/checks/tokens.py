@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from vitlearn import tokens
-from vitlearn.checks.core import Case, Exercise, Mistake, dtype_name
+from vitlearn.checks.core import Case, Exercise, Mistake, Pattern, dtype_name
 from vitlearn.checks.patches import BATCH_LOST_HINT
 
 
@@ -35,7 +35,8 @@ def _cls_cases() -> list[Case]:
     for seed, (b, n, d, dtype) in enumerate(_CLS_SHAPES):
         g = torch.Generator().manual_seed(seed)
         patch_embedding, cls_token = _randn(g, dtype, b, n, d), _randn(g, dtype, 1, d)
-        cases.append(Case(f"batch {b}, N={n} patches, D={d}, {dtype_name(dtype)}", (patch_embedding, cls_token)))
+        cases.append(Case(f"batch {b}, N={n} patches, D={d}, {dtype_name(dtype)}", (patch_embedding, cls_token),
+                          traits={"batch": b, "dtype": dtype_name(dtype)}, sizes={"B": b, "N": n, "D": d}))
     return cases
 
 
@@ -55,6 +56,9 @@ PREPEND_CLS = Exercise(
     reference=tokens.prepend_cls,
     make_cases=_cls_cases,
     grad_args=(0, 1),
+    patterns=(Pattern("batch", 1, (
+        "Only the batch-of-one case passes: every image needs its own copy of the CLS token. Give the (1, D) "
+        "token one row per image, `cls_token.expand(B, 1, D)`, then `torch.cat([cls_rows, patch_embedding], dim=1)`.")),),
     mistakes=(
         Mistake(
             "cls_appended",
@@ -131,7 +135,8 @@ def _position_cases() -> list[Case]:
         g = torch.Generator().manual_seed(10 + seed)
         token_embedding, table = _randn(g, dtype, b, t, d), _randn(g, dtype, max_len, d)
         label = f"batch {b}, T={t} tokens, D={d}, table of {max_len} rows, {dtype_name(dtype)}"
-        cases.append(Case(label, (token_embedding, table)))
+        cases.append(Case(label, (token_embedding, table), traits={"batch": b, "dtype": dtype_name(dtype)},
+                          sizes={"B": b, "T": t, "D": d}))
     return cases
 
 
@@ -219,7 +224,8 @@ def _interpolation_cases() -> list[Case]:
         g = torch.Generator().manual_seed(20 + seed)
         table = _randn(g, dtype, prefix + old[0] * old[1], d)
         label = f"{old[0]}x{old[1]} -> {new[0]}x{new[1]} grid, {prefix} prefix token(s), D={d}, {dtype_name(dtype)}"
-        cases.append(Case(label, (table, old, new, prefix)))
+        traits = {"prefix": prefix, "square": old[0] == old[1] and new[0] == new[1], "dtype": dtype_name(dtype)}
+        cases.append(Case(label, (table, old, new, prefix), traits=traits))
     return cases
 
 
@@ -265,6 +271,14 @@ INTERPOLATE_POSITION_EMBEDDING = Exercise(
     reference=tokens.interpolate_position_embedding,
     make_cases=_interpolation_cases,
     grad_args=(0,),
+    patterns=(
+        Pattern("prefix", 1, (
+            "Only the cases with exactly one prefix token pass: split the table with `num_prefix_tokens` "
+            "(`table[:num_prefix_tokens]`, `table[num_prefix_tokens:]`), not a fixed 1.")),
+        Pattern("square", True, (
+            "Only the square grids pass: height and width are swapped somewhere. Grids are (rows, columns): "
+            "reshape to (old_h, old_w, D) and resize to `size=(new_h, new_w)`.")),
+    ),
     mistakes=(
         Mistake(
             "bilinear",

@@ -1,0 +1,424 @@
+"""Judging and feedback: the verdict on every case, and a hint only when it is true of the learner's code.
+
+A hint comes from one of four places, tried in this order for the failing case that is shown:
+
+1. the **mistake catalogue**, replayed on every case: a mistake is named only when it
+   reproduces the learner's outcome (output, dtype, gradients or error) on a case where it
+   differs from the reference, and never gets wrong a case the learner gets right;
+2. **PyTorch's own error**, translated into the check's words (PyTorch's line is kept below),
+   with a clue from the learner's source where the error alone cannot tell (``F.linear``,
+   ``F.one_hot``);
+3. the **pattern of passing and failing cases**: only the 1-channel cases pass, only a batch of
+   one fails, only ``mask=None`` fails (:class:`~vitlearn.checks.core.Pattern`);
+4. the **values** themselves: float64 results off by float32's rounding error, the reference
+   times a constant, the right rows in another order.
+
+Nothing is guessed: when none applies the message shows the signature instead of a hint.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import re
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Sequence
+
+import torch
+
+from vitlearn.checks.core import (
+    FAIL,
+    PASS,
+    Case,
+    CaseResult,
+    CheckResult,
+    Exercise,
+    Outcome,
+    Pattern,
+    close,
+    run_case,
+    same_outcome,
+    tolerance,
+)
+
+NOT_ATTEMPTED = "not attempted yet: replace `raise NotImplementedError()` with your code"
+
+# Patterns every exercise gets, after its own: they read the traits that most cases carry.
+GENERIC_PATTERNS = (
+    Pattern("batch", 1, fails=True, hint=(
+        "Only the cases with a batch of one image fail. A batch of one is where `.squeeze()` without a dim "
+        "also removes the batch axis: squeeze (or index) a named dim instead, and keep B in the output.")),
+    Pattern("batch", 1, hint=(
+        "Only the cases with a batch of one pass: with several images your code mixes them up or uses only "
+        "the first. Keep the batch dim through every step (sizes from `x.shape[0]`, never `[0]` or 1).")),
+)
+
+
+# ---- judging ---------------------------------------------------------------------------------------
+
+
+def judge(exercise: Exercise, outcome: Outcome, expected: Outcome) -> str:
+    """What is wrong with ``outcome`` compared with the reference's, in one sentence ('' if right)."""
+    if outcome.error is not None:
+        return outcome.error if not outcome.raised else f"your function raised {outcome.error}"
+    actual, reference = outcome.output, expected.output
+    assert actual is not None and reference is not None
+    if actual.shape != reference.shape:
+        return f"output shape {tuple(actual.shape)}, expected {tuple(reference.shape)}"
+    if actual.dtype != reference.dtype:
+        why = " (the inputs' dtype)" if reference.is_floating_point() else ""
+        return f"output dtype {actual.dtype}, expected {reference.dtype}{why}"
+    if outcome.inputs_modified:
+        return "your function changed its input in place; compute a new tensor instead"
+    return _value_problem(actual, reference) or _grad_problem(exercise, outcome.grads, expected.grads)
+
+
+def _value_problem(actual: torch.Tensor, expected: torch.Tensor) -> str:
+    """How the values of ``actual`` differ from ``expected`` (same shape and dtype), or ''."""
+    if close(actual, expected):
+        return ""
+    if expected.dtype == torch.bool or not expected.is_floating_point():
+        return "values differ from the reference"
+    if torch.isnan(actual).any() and not torch.isnan(expected).any():
+        return "output contains NaN"
+    diff = (actual - expected).abs()
+    where = tuple(int(i) for i in torch.unravel_index(diff.argmax(), diff.shape))
+    if _same_rows_reordered(actual, expected):
+        return f"the right rows come out in the wrong order (first difference at index {where})"
+    return f"values differ from the reference: max |difference| {diff.max().item():.3g} at index {where}"
+
+
+def _same_rows_reordered(actual: torch.Tensor, expected: torch.Tensor) -> bool:
+    """True when ``actual`` holds the reference's rows along dim -2, in another order."""
+    if actual.ndim < 2:
+        return False
+    a = actual.flatten(0, -3) if actual.ndim > 2 else actual[None]  # (batch, N, D)
+    e = expected.flatten(0, -3) if expected.ndim > 2 else expected[None]
+    rtol, atol = tolerance(expected.dtype)
+    for a_rows, e_rows in zip(a, e):  # each (N, D)
+        matches = torch.isclose(a_rows[:, None, :], e_rows[None, :, :], rtol=rtol, atol=atol).all(-1)
+        if not matches.any(1).all():
+            return False
+    return True
+
+
+def _parameter_names(exercise: Exercise) -> list[str]:
+    return list(inspect.signature(exercise.reference).parameters)
+
+
+def _grad_problem(exercise: Exercise, actual: list, expected: list) -> str:
+    """Which input gets no gradient, or a wrong one ('' when gradients agree)."""
+    names = _parameter_names(exercise)
+    for position, a, e in zip(exercise.grad_args, actual, expected):
+        if e is not None and a is None:
+            return (f"no gradient reaches `{names[position]}`, which is trained (or carries gradients) in the "
+                    "model: keep it in the autograd graph (no .detach(), .data, .numpy() round trips, "
+                    "torch.tensor(...) copies, new nn.Parameter/nn.Linear weights or torch.no_grad())")
+        if e is not None and not close(a, e):
+            return f"the gradient reaching `{names[position]}` is wrong"
+    return ""
+
+
+# ---- PyTorch's errors, in the check's words -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Translation:
+    """A known error: ``pattern`` is searched in the error text; ``words`` replace it (``{0}`` = group 1)."""
+
+    pattern: str
+    words: str
+
+
+TRANSLATIONS = (
+    Translation(r"^NotImplementedError", NOT_ATTEMPTED),
+    Translation(r"a leaf Variable that requires grad is being used in an in-place operation",
+                "your function changed an input in place (`x += ...`, `q /= ...`, `x.add_(...)`, `x[...] = ...`). "
+                "Inputs that carry gradients cannot be changed: compute a new tensor, e.g. `q = q / math.sqrt(d)`"),
+    Translation(r"modified by an inplace operation",
+                "an in-place operation (`+=`, `/=`, `.add_()`, `x[...] = ...`) overwrote a tensor that autograd "
+                "still needs: write it out of place, e.g. `x = x + y`"),
+    Translation(r"view size is not compatible with input tensor's size and stride",
+                "`.view` needs the tensor's memory in order, and after `transpose`/`permute` it is not: "
+                "use `.reshape(...)` (or `.contiguous().view(...)`)"),
+    Translation(r"must be tuple of ints,\s*but (?:got|found element of type) float|type must be tuple of ints,but got float",
+                "a size you passed is a float: in Python 3 `D / h` is a float (4 / 2 == 2.0). "
+                "Use integer division, `D // h`"),
+    Translation(r"Can't call numpy\(\) on Tensor that requires grad",
+                "`.numpy()` leaves PyTorch, and autograd cannot follow a tensor through numpy: this input is "
+                "trained in the model, so write the step with torch operations (`@`, `torch.einsum`, `.reshape`)"),
+    Translation(r"Tensors must have same number of dimensions: got (\d+) and (\d+)",
+                "`torch.cat` joins tensors with the same number of dims, and yours have {0} and {1}: give the "
+                "smaller one its missing dims first (`x[None]`, `.unsqueeze(0)`, `.expand(B, 1, D)`)"),
+    Translation(r"Sizes of tensors must match except in dimension (\d+)",
+                "`torch.cat` needs the tensors to agree in every dim except the one you join (dim {0}): check "
+                "the batch dim, e.g. give every image its own copy with `.expand(B, ...)`"),
+    Translation(r"expected m1 and m2 to have the same dtype|expected scalar type (?:Double|Float)|"
+                r"must have the same dtype|expected both vectors to have same dtype|"
+                r"Expected object of scalar type (?:Double|Float)",
+                "your code mixes float32 and float64 tensors: a tensor you made (`torch.zeros(...)`, "
+                "`torch.tensor(...)`, `torch.eye(...)`, `.float()`) has another dtype than the inputs. "
+                "Create it with `dtype=x.dtype` (or `torch.zeros_like(x)`)"),
+    Translation(r"mat1 and mat2 shapes cannot be multiplied \((\w+) and (\w+)\)|"
+                r"Expected size for first two dimensions of batch2 tensor",
+                "a matrix product got operands whose inner sizes do not match: check which operand needs a "
+                "transpose, and print the shapes of both"),
+    Translation(r"The size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\) at non-singleton "
+                r"dimension (\d+)",
+                "two tensors combined elementwise have different sizes ({0} and {1} in dim {2}): print the "
+                "shapes of both operands of that line"),
+    Translation(r"shape '(\[[\d, -]*\])' is invalid for input of size (\d+)",
+                "you reshaped {1} numbers to {0}, which does not fit: compute the sizes from the inputs' "
+                "shapes, not from fixed numbers"),
+    Translation(r"Dimension out of range \(expected to be in range of \[(-?\d+), (-?\d+)\], but got (-?\d+)\)",
+                "you used dim {2} of a tensor that has only dims {0}..{1}: count dims from 0, or from the end "
+                "with negative numbers (-1 is the last)"),
+    Translation(r"einsum\(\)",
+                "the einsum equation does not fit the operands' shapes: one letter per dim, in the order of each "
+                "operand's dims, and a shared letter must have the same size"),
+    Translation(r"bad operand type for unary ~: 'NoneType'|'NoneType' object has no attribute|"
+                r"got \(NoneType, float\)|argument 'mask' .* NoneType",
+                "your code used `None` as a tensor: an optional argument was not given on this case"),
+    Translation(r"^your function returned tuple",
+                "your function returned a tuple: return only the output tensor (did you `return out, weights`?)"),
+)
+
+
+def translate(error: str) -> str:
+    """The check's words for a known PyTorch error ('' when unknown)."""
+    for translation in TRANSLATIONS:
+        found = re.search(translation.pattern, error)
+        if found:
+            return translation.words.format(*(g or "" for g in found.groups()))
+    return ""
+
+
+def source_clue(error: str, source: str) -> str:
+    """A hint from the learner's source for errors whose cause the error text cannot name ('' if none)."""
+    if not error:
+        return ""
+    if re.search(r"\blinear\(", source) and "cannot be multiplied" in error:
+        return ("`F.linear(x, w)` computes `x @ w.T`: it wants `w` as (out, in). This exercise's weight is "
+                "(in, out), so write `x @ weight` (or `F.linear(x, weight.T)`).")
+    if re.search(r"one_hot\(\s*[^,()]+\)", source) and "must match the size" in error:
+        return ("`F.one_hot(labels)` makes max(labels) + 1 columns, fewer than K when a batch lacks the last "
+                "class: pass `num_classes=logits.shape[-1]`.")
+    return ""
+
+
+def source_of(fn: Callable[..., Any]) -> str:
+    """The learner's source for ``fn`` ('' when Python cannot find it)."""
+    try:
+        return inspect.getsource(fn)
+    except (OSError, TypeError):
+        return ""
+
+
+# ---- the mistake catalogue, replayed ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """A catalogued mistake that explains the learner's failures on the cases ``explained``."""
+
+    hint: str
+    explained: tuple[int, ...]
+
+
+def diagnose(exercise: Exercise, cases: Sequence[Case], outcomes: Sequence[Outcome],
+             expected: Sequence[Outcome], passed: Sequence[bool]) -> Diagnosis | None:
+    """The catalogued mistake that best explains the learner's outcomes, or None.
+
+    A mistake is a candidate when it reproduces the learner's outcome on at least one failing
+    case where it differs from the reference, and gets right every case the learner gets right.
+    The best explains the most cases; a tie between different hints names neither.
+    """
+    candidates = []
+    for mistake in exercise.mistakes:
+        replayed = [run_case(mistake.answer, case, exercise.grad_args) for case in cases]
+        wrong = [bool(judge(exercise, r, e)) for r, e in zip(replayed, expected)]
+        if any(w and p for w, p in zip(wrong, passed)):
+            continue
+        explained = tuple(i for i, (w, p) in enumerate(zip(wrong, passed))
+                          if w and not p and same_outcome(replayed[i], outcomes[i]))
+        if explained:
+            candidates.append(Diagnosis(mistake.hint, explained))
+    if not candidates:
+        return None
+    best = max(candidates, key=lambda d: len(d.explained))  # the first in catalogue order on a tie
+    rivals = [d for d in candidates if d.hint != best.hint and len(d.explained) == len(best.explained)]
+    return None if rivals else best
+
+
+# ---- hints from the pattern of cases and from the values ------------------------------------------
+
+
+def pattern_hint(exercise: Exercise, cases: Sequence[Case], passed: Sequence[bool]) -> str:
+    """The hint of the first pattern (the exercise's own, then the generic ones) the results follow."""
+    for pattern in (*exercise.patterns, *GENERIC_PATTERNS):
+        if pattern.matches(cases, passed):
+            return pattern.hint
+    return ""
+
+
+def float32_hint(outcomes: Sequence[Outcome], expected: Sequence[Outcome], passed: Sequence[bool]) -> str:
+    """A hint when every float32 case passes and every float64 failure is only float32's rounding error."""
+    dtypes = [e.output.dtype for e in expected]
+    failed = [i for i, p in enumerate(passed) if not p]
+    if not failed or torch.float32 not in dtypes or any(dtypes[i] != torch.float64 for i in failed):
+        return ""
+    for i in failed:
+        actual = outcomes[i].output
+        if actual is None or actual.shape != expected[i].output.shape or actual.dtype != torch.float64:
+            return ""
+        if not close(actual.float(), expected[i].output.float()):
+            return ""
+    return ("The float32 cases pass and the float64 ones differ by about float32's rounding error (1e-7): "
+            "somewhere your code computes in float32 (`.float()`, a tensor made without `dtype=`, numpy's "
+            "float32) and converts back. Compute in the inputs' dtype throughout.")
+
+
+def scale_hint(actual: torch.Tensor, expected: torch.Tensor, sizes: dict[str, int]) -> str:
+    """A hint when ``actual`` is ``expected`` times a constant, naming the constant from ``sizes``."""
+    if not expected.is_floating_point() or expected.abs().max() == 0:
+        return ""
+    e, a = expected.flatten().double(), actual.flatten().double()
+    factor = float((a @ e) / (e @ e))
+    if not math.isfinite(factor) or abs(factor - 1) < 1e-6 or abs(factor) < 1e-12:
+        return ""
+    if not close(actual, (factor * expected).to(expected.dtype)):
+        return ""
+    return (f"Your output is the reference times {factor:.4g}{_name_factor(factor, sizes)}: look for a scale "
+            "factor your code adds or leaves out (a division, a mean instead of a sum, or the other way round).")
+
+
+def _name_factor(factor: float, sizes: dict[str, int]) -> str:
+    """`` = 1/sqrt(d) with d=4`` when the factor is a simple function of a named size, else ''."""
+    named = {"255": 255, **sizes}
+    for name, n in named.items():
+        for text, value in ((name, n), (f"1/{name}", 1 / n), (f"sqrt({name})", math.sqrt(n)),
+                            (f"1/sqrt({name})", 1 / math.sqrt(n))):
+            if n > 1 and math.isclose(factor, value, rel_tol=1e-4):
+                where = "" if name == "255" else f" with {name}={n}"
+                return f" = {text}{where}"
+    return ""
+
+
+def value_hint(case: Case, problem: str, outcome: Outcome, expected: Outcome) -> str:
+    """A hint read off the values of the shown case (wrong order, a constant factor)."""
+    if "wrong order" in problem:
+        return ("Each row is right but they are in another order. Tokens must be in reading order: left to right "
+                "along a row, then the next row down (row-major, like `F.unfold` and einops' `(h w)`).")
+    if problem.startswith("values differ") and outcome.output is not None:
+        return scale_hint(outcome.output, expected.output, dict(case.sizes))
+    return ""
+
+
+# ---- putting it together ---------------------------------------------------------------------------
+
+
+DTYPE_HINT = ("Your code converts the dtype: `.float()`, `.double()`, `torch.tensor(...)` or `torch.zeros(...)` "
+              "without `dtype=`, or a numpy round trip. Keep the inputs' dtype: `dtype=x.dtype`, `torch.zeros_like(x)`.")
+
+
+def judge_all(exercise: Exercise, cases: Sequence[Case], outcomes: Sequence[Outcome],
+              source: str = "") -> list[CaseResult]:
+    """Judge every case; one failing case is shown with its hint (``source`` is the learner's code)."""
+    expected = [run_case(exercise.reference, case, exercise.grad_args) for case in cases]
+    for case, e in zip(cases, expected):
+        if e.error is not None:  # a bug in the exercise definition, not in the learner's code
+            raise RuntimeError(f"reference {exercise.name} failed on case {case.label!r}: {e.error}")
+    problems = [judge(exercise, o, e) for o, e in zip(outcomes, expected)]
+    passed = [not p for p in problems]
+    results = [CaseResult(case.label, not p, p) for case, p in zip(cases, problems)]
+    if all(passed):
+        return results
+    diagnosis = diagnose(exercise, cases, outcomes, expected, passed)
+    shown = diagnosis.explained[0] if diagnosis else passed.index(False)
+    problem, detail = _words(outcomes[shown], problems[shown])
+    clue = source_clue(outcomes[shown].error or "", source)  # the learner's own line beats a look-alike mistake
+    hint = clue or (diagnosis.hint if diagnosis else _hint(exercise, cases, outcomes, expected, passed, shown,
+                                                           problems[shown]))
+    results[shown] = replace(results[shown], problem=problem, hint=hint, detail=detail, shown=True)
+    return results
+
+
+def _words(outcome: Outcome, problem: str) -> tuple[str, str]:
+    """(problem in the check's words, PyTorch's own line when it was translated)."""
+    if outcome.error is None:
+        return problem, ""
+    words = translate(outcome.error)
+    if not words:
+        return problem, ""
+    return words, ("" if words == NOT_ATTEMPTED else outcome.error)
+
+
+def _hint(exercise: Exercise, cases: Sequence[Case], outcomes: Sequence[Outcome], expected: Sequence[Outcome],
+          passed: Sequence[bool], shown: int, problem: str) -> str:
+    """The hint for the shown case when no catalogued mistake explains it ('' when nothing is sure)."""
+    outcome = outcomes[shown]
+    if outcome.error is not None and outcome.error.startswith("NotImplementedError"):
+        return ""
+    if problem.startswith("output dtype"):
+        return DTYPE_HINT  # never a value-based hint for a dtype problem
+    return (pattern_hint(exercise, cases, passed) or float32_hint(outcomes, expected, passed)
+            or value_hint(cases[shown], problem, outcome, expected[shown]))
+
+
+def summarize(title: str, results: list[CaseResult], signature: str, warning_lines: Sequence[str] = ()) -> str:
+    """The learner-facing message: a verdict, one line per case and, on failure, the shown case."""
+    passed = sum(r.passed for r in results)
+    if passed == len(results):
+        lines = [f"{PASS} {title}: all {len(results)} cases pass."]
+    else:
+        lines = [f"{FAIL} {title}: {passed} of {len(results)} cases pass."]
+    lines += [f"   {PASS if r.passed else FAIL} {r.label}" for r in results]
+    shown = next((r for r in results if r.shown), None)
+    if shown:
+        lines += ["", f"Failing case: {shown.label}", f"   Problem: {shown.problem}"]
+        lines += [f"   PyTorch said: {shown.detail}"] if shown.detail else []
+        lines += [f"   Hint: {shown.hint}"] if shown.hint else [f"   Expected: {signature}"]
+    for warning_line in dict.fromkeys(warning_lines):
+        lines.append(f"   Note: your code warned {warning_line}")
+    return "\n".join(lines)
+
+
+def title_for(exercise: Exercise, fn: Callable[..., Any], on_purpose: bool) -> str:
+    """The name the verdict is given under: the exercise's, or a demonstration's own."""
+    name = getattr(fn, "__name__", "")
+    if not on_purpose or not isinstance(name, str) or not name.isidentifier() or name == exercise.name:
+        return exercise.name
+    return f"{name} (wrong on purpose, checked as {exercise.name})"
+
+
+def check_function(exercise: Exercise, fn: Callable[..., Any], *, on_purpose: bool = False) -> CheckResult:
+    """Run and judge ``fn`` on every case of ``exercise``; never raises on a wrong answer."""
+    if not callable(fn):
+        return report(exercise, [], error=f"pass the function itself, e.g. checks.{exercise.name}"
+                                          f"({exercise.name}), not a {type(fn).__name__}")
+    cases = exercise.make_cases()
+    outcomes = [run_case(fn, case, exercise.grad_args) for case in cases]
+    return report(exercise, judge_all(exercise, cases, outcomes, source_of(fn)),
+                  warning_lines=[w for o in outcomes for w in o.warnings], title=title_for(exercise, fn, on_purpose))
+
+
+def report(exercise: Exercise, results: list[CaseResult], *, error: str = "", warning_lines: Sequence[str] = (),
+           title: str = "") -> CheckResult:
+    """Build the :class:`CheckResult`; ``error`` fails every case with one reason."""
+    title = title or exercise.name
+    if error:
+        results = [CaseResult(case.label, False, error) for case in exercise.make_cases()]
+        return CheckResult(exercise.name, results, f"{FAIL} {title}: {error}")
+    return CheckResult(exercise.name, results, summarize(title, results, exercise.signature, warning_lines))
+
+
+def solution_or_reference(exercise: Exercise, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` if it passes its check, else the reference, with a visible note.
+
+    Lets a learner skip an exercise and keep running the chapter.
+    """
+    if check_function(exercise, fn).passed:
+        return fn
+    print(f"Note: your {exercise.name} does not pass its check yet, so the cells below use "
+          f"vitlearn's reference {exercise.reference.__module__}.{exercise.name}.")
+    return exercise.reference

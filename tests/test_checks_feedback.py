@@ -185,10 +185,11 @@ def test_a_mistake_wrong_where_the_learner_is_right_is_not_named():
 
 
 def test_patterns_match_exactly_the_cases_they_describe():
-    cases, only_n1 = _toy_cases(), Pattern("n", 1, "only n=1")
+    cases, only_n1 = _toy_cases(), Pattern("n", 1, "only n=1", min_cases=1)
     assert only_n1.matches(cases, [True, False, False])
     assert not only_n1.matches(cases, [True, True, False])
-    assert Pattern("n", 1, "n=1 fails", fails=True).matches(cases, [False, True, True])
+    assert Pattern("n", 1, "n=1 fails", fails=True, min_cases=1).matches(cases, [False, True, True])
+    assert not Pattern("n", 1, "one odd case is no pattern").matches(cases, [True, False, False])
     assert {p.trait for p in GENERIC_PATTERNS} == {"batch"}
 
 

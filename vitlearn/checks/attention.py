@@ -37,6 +37,7 @@ _SDPA_SHAPES = [
     (3, 2, 4, 7, 5, None, torch.float64),
     (1, 4, 6, 6, 3, "causal", torch.float64),
     (2, 3, 7, 7, 4, "causal", torch.float32),
+    (1, 2, 3, 5, 4, None, torch.float32),
 ]
 
 
@@ -86,8 +87,8 @@ SOFTMAX_DIM_HINT = (
 
 SCALED_DOT_PRODUCT_ATTENTION = Exercise(
     name="scaled_dot_product_attention",
-    signature="scaled_dot_product_attention(q (B, h, T, d), k (B, h, S, d), v (B, h, S, d), "
-              "mask (bool, True = may attend) or None) -> (B, h, T, d)",
+    signature="scaled_dot_product_attention(q (B, h, T, d), k (B, h, S, d), v (B, h, S, d_v), "
+              "mask (bool, True = may attend) or None) -> (B, h, T, d_v)",
     reference=attention.scaled_dot_product_attention,
     make_cases=_sdpa_cases,
     grad_args=(0, 1, 2),
@@ -191,6 +192,7 @@ _HEAD_SHAPES = [
     (3, 7, 2, 4, torch.float64),
     (1, 4, 3, 2, torch.float64),
     (2, 3, 4, 5, torch.float32),
+    (1, 6, 2, 3, torch.float32),
 ]
 
 

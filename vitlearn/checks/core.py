@@ -56,17 +56,19 @@ class Pattern:
     """A hint for answers whose failures follow a trait of the cases.
 
     With ``fails=False`` it applies when exactly the cases whose ``traits[trait] == value`` pass;
-    with ``fails=True``, when exactly those cases fail.
+    with ``fails=True``, when exactly those cases fail. At least ``min_cases`` cases must carry the
+    value, so that one odd case cannot pass for a pattern by coincidence.
     """
 
     trait: str
     value: Any
     hint: str
     fails: bool = False
+    min_cases: int = 2
 
     def matches(self, cases: Sequence[Case], passed: Sequence[bool]) -> bool:
         marked = [case.traits.get(self.trait) == self.value for case in cases]
-        if all(marked) or not any(marked):
+        if all(marked) or sum(marked) < self.min_cases:
             return False
         return [not p for p in passed] == marked if self.fails else list(passed) == marked
 

@@ -385,9 +385,10 @@ def summarize(title: str, results: list[CaseResult], signature: str, warning_lin
 
 def title_for(exercise: Exercise, fn: Callable[..., Any], on_purpose: bool) -> str:
     """The name the verdict is given under: the exercise's, or a demonstration's own."""
-    name = getattr(fn, "__name__", "")
-    if not on_purpose or not isinstance(name, str) or not name.isidentifier() or name == exercise.name:
+    if not on_purpose:
         return exercise.name
+    name = getattr(fn, "__name__", "")
+    name = name if isinstance(name, str) and name.isidentifier() else "this answer"  # a lambda has no name
     return f"{name} (wrong on purpose, checked as {exercise.name})"
 
 

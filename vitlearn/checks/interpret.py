@@ -15,7 +15,8 @@ from vitlearn.checks.core import Case, Exercise, Mistake, Pattern, dtype_name
 
 # (layers L, batch B, heads h, tokens T, residual, dtype)
 _STACKS = [(3, 2, 4, 5, 0.5, torch.float32), (4, 3, 2, 10, 0.5, torch.float64),
-           (2, 2, 3, 7, 0.25, torch.float64), (1, 2, 2, 5, 0.5, torch.float64)]
+           (2, 2, 3, 7, 0.25, torch.float64), (1, 2, 2, 5, 0.5, torch.float64),
+           (1, 3, 2, 6, 0.5, torch.float32), (3, 1, 2, 4, 0.25, torch.float32)]
 
 
 def _rollout_cases() -> list[Case]:

@@ -13,7 +13,8 @@ from vitlearn import model
 from vitlearn.checks.core import Case, Exercise, Mistake, dtype_name
 
 # (batch, tokens T, width D, dtype) for cls_token_output; (batch, classes K, dtype) for the loss.
-_SEQUENCES = [(2, 5, 8, torch.float32), (3, 17, 6, torch.float64), (4, 10, 12, torch.float64), (1, 6, 4, torch.float64)]
+_SEQUENCES = [(2, 5, 8, torch.float32), (3, 17, 6, torch.float64), (4, 10, 12, torch.float64), (1, 6, 4, torch.float64),
+              (1, 7, 3, torch.float32)]
 _LOGITS = [(4, 10, torch.float32), (3, 7, torch.float64), (8, 3, torch.float64)]
 
 

@@ -88,7 +88,7 @@ CHANNEL_ORDER_PATTERN = Pattern("channels", 1, (
 SQUARE_PATTERN = Pattern("square", True, (
     "Only the square images pass: somewhere height and width are swapped (H for W, or the grid of patches "
     "(h, w) read as (w, h)). Take each size from its own axis: `H, W = image.shape[-2:]`."))
-POST_EXAMPLE_PATTERN = Pattern("post_example", True, (
+POST_EXAMPLE_PATTERN = Pattern("post_example", True, min_cases=1, hint=(
     "Only the post's own 1x3x8x8 example passes: read every size from the inputs (`image.shape`, "
     "`weight.shape`, `patch_size`) instead of fixed numbers."))
 PATCH_PATTERNS = (CHANNEL_ORDER_PATTERN, SQUARE_PATTERN, POST_EXAMPLE_PATTERN)

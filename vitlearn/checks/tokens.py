@@ -27,6 +27,7 @@ _CLS_SHAPES = [
     (2, 6, 5, torch.float64),
     (3, 12, 7, torch.float32),
     (4, 5, 16, torch.float64),
+    (1, 9, 6, torch.float64),
 ]
 
 
@@ -126,6 +127,7 @@ _POSITION_SHAPES = [
     (2, 7, 5, 10, torch.float64),
     (3, 13, 6, 20, torch.float32),
     (4, 10, 12, 10, torch.float64),
+    (1, 9, 4, 12, torch.float64),
 ]
 
 

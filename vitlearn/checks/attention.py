@@ -37,7 +37,7 @@ _SDPA_SHAPES = [
     (3, 2, 4, 7, 5, None, torch.float64),
     (1, 4, 6, 6, 3, "causal", torch.float64),
     (2, 3, 7, 7, 4, "causal", torch.float32),
-    (1, 2, 3, 5, 4, None, torch.float32),
+    (1, 2, 3, 5, 4, None, torch.float64),
 ]
 
 
@@ -49,7 +49,7 @@ def _sdpa_cases() -> list[Case]:
         mask = {None: None, "padding": _padding_mask(b, s), "causal": _causal_mask(t, s)}[kind]
         what = "self-attention" if s == t else "cross-attention"
         masked = f"{kind} mask {tuple(mask.shape)}" if kind else "no mask"
-        traits = {"batch": b, "mask": kind or "none", "attention": what, "dtype": dtype_name(dtype)}
+        traits = {"batch": b, "mask": kind or "none", "attention": what, "d": d, "dtype": dtype_name(dtype)}
         cases.append(Case(f"batch {b}, {h} heads, T={t}, S={s}, d={d}, {what}, {masked}, {dtype_name(dtype)}",
                           (q, k, v, mask), traits=traits, sizes={"d": d, "h": h, "h*d": h * d, "T": t, "S": s}))
     return cases
@@ -99,6 +99,9 @@ SCALED_DOT_PRODUCT_ATTENTION = Exercise(
         Pattern("mask", "none", hint=(
             "Only the cases without a mask pass: the masking is off. True = may attend, so fill the scores where "
             "the mask is False, before the softmax: `scores.masked_fill(~mask, float('-inf'))`.")),
+        Pattern("d", 4, hint=(
+            "Only the cases with head width d=4 pass: compute the scale from the input, `1 / math.sqrt(d)` with "
+            "`d = q.shape[-1]`, not from a fixed number.")),
         Pattern("attention", "self-attention", hint=(
             "Only self-attention passes (T == S): in cross-attention the keys and values have S rows and the "
             "queries T. Somewhere you used one where the other belongs (the scores are (B, h, T, S)).")),

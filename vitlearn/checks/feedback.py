@@ -141,8 +141,9 @@ TRANSLATIONS = (
     Translation(r"view size is not compatible with input tensor's size and stride",
                 "`.view` needs the tensor's memory in order, and after `transpose`/`permute` it is not: "
                 "use `.reshape(...)` (or `.contiguous().view(...)`)"),
-    Translation(r"must be tuple of ints,\s*but (?:got|found element of type) float|type must be tuple of ints,but got float",
-                "a size you passed is a float: in Python 3 `D / h` is a float (4 / 2 == 2.0). "
+    Translation(r"must be tuple of ints,\s*but (?:got|found element of type) float|type must be tuple of ints,but got float|"
+                r"(?:reshape|view)\(\) takes 1 positional argument but \d+ were given",
+                "a size you passed is not an int: in Python 3 `D / h` is a float (4 / 2 == 2.0). "
                 "Use integer division, `D // h`"),
     Translation(r"Can't call numpy\(\) on Tensor that requires grad",
                 "`.numpy()` leaves PyTorch, and autograd cannot follow a tensor through numpy: this input is "
@@ -150,9 +151,12 @@ TRANSLATIONS = (
     Translation(r"Tensors must have same number of dimensions: got (\d+) and (\d+)",
                 "`torch.cat` joins tensors with the same number of dims, and yours have {0} and {1}: give the "
                 "smaller one its missing dims first (`x[None]`, `.unsqueeze(0)`, `.expand(B, 1, D)`)"),
+    Translation(r"Sizes of tensors must match except in dimension 0",
+                "`torch.cat` joined along dim 0, and the tensors differ in another dim. For (B, N, D) tokens dim 0 "
+                "is the batch: a new token joins the sequence, `dim=1`"),
     Translation(r"Sizes of tensors must match except in dimension (\d+)",
-                "`torch.cat` needs the tensors to agree in every dim except the one you join (dim {0}): check "
-                "the batch dim, e.g. give every image its own copy with `.expand(B, ...)`"),
+                "`torch.cat` needs the tensors to agree in every dim except the one you join (dim {0}): print "
+                "the shapes of the pieces (does every image have its own copy, `.expand(B, ...)`?)"),
     Translation(r"expected m1 and m2 to have the same dtype|expected scalar type (?:Double|Float)|"
                 r"must have the same dtype|expected both vectors to have same dtype|"
                 r"Expected object of scalar type (?:Double|Float)",
@@ -161,15 +165,15 @@ TRANSLATIONS = (
                 "Create it with `dtype=x.dtype` (or `torch.zeros_like(x)`)"),
     Translation(r"mat1 and mat2 shapes cannot be multiplied \((\w+) and (\w+)\)|"
                 r"Expected size for first two dimensions of batch2 tensor",
-                "a matrix product got operands whose inner sizes do not match: check which operand needs a "
-                "transpose, and print the shapes of both"),
+                "a matrix product got operands whose inner sizes do not match: print the shapes of both "
+                "operands of that line"),
     Translation(r"The size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\) at non-singleton "
                 r"dimension (\d+)",
                 "two tensors combined elementwise have different sizes ({0} and {1} in dim {2}): print the "
                 "shapes of both operands of that line"),
     Translation(r"shape '(\[[\d, -]*\])' is invalid for input of size (\d+)",
-                "you reshaped {1} numbers to {0}, which does not fit: compute the sizes from the inputs' "
-                "shapes, not from fixed numbers"),
+                "you reshaped {1} numbers to {0}, and those sizes hold a different number of values: print "
+                "the tensor's shape just before that line"),
     Translation(r"Dimension out of range \(expected to be in range of \[(-?\d+), (-?\d+)\], but got (-?\d+)\)",
                 "you used dim {2} of a tensor that has only dims {0}..{1}: count dims from 0, or from the end "
                 "with negative numbers (-1 is the last)"),
@@ -180,7 +184,11 @@ TRANSLATIONS = (
                 r"got \(NoneType, float\)|argument 'mask' .* NoneType",
                 "your code used `None` as a tensor: an optional argument was not given on this case"),
     Translation(r"^your function returned tuple",
-                "your function returned a tuple: return only the output tensor (did you `return out, weights`?)"),
+                "your function returned a tuple: return one tensor. Pieces from `chunk`/`split` are joined with "
+                "`torch.stack` or `torch.cat`; of two results (`return out, weights`) return only the output"),
+    Translation(r"^your function returned (?:float|int)\b",
+                "your function returned a Python number (`.item()`, `float(...)`): return the tensor itself, which "
+                "autograd can follow back to the inputs"),
 )
 
 
@@ -193,14 +201,24 @@ def translate(error: str) -> str:
     return ""
 
 
-def source_clue(error: str, source: str) -> str:
-    """A hint from the learner's source for errors whose cause the error text cannot name ('' if none)."""
-    if not error:
-        return ""
-    if re.search(r"\blinear\(", source) and "cannot be multiplied" in error:
+def source_clue(problem: str, source: str) -> str:
+    """A hint from the learner's source where the problem alone cannot name the cause ('' if none)."""
+    if re.search(r"\bnn\.(Conv2d|Linear)\(", source) and problem.startswith("no gradient reaches"):
+        return ("A new `nn.Conv2d`/`nn.Linear` has weights of its own: copying the input into them cuts the "
+                "graph. Use the input itself, through the functional form: `F.conv2d(image, kernel, stride=...)`, "
+                "`x @ weight` (or `torch.func.functional_call` on the module).")
+    if re.search(r"\bnn\.Conv2d\(", source) and "bias=False" not in source and problem.startswith("values differ"):
+        return "`nn.Conv2d` adds a learned bias by default: the patch embedding here has none, pass `bias=False`."
+    if ".squeeze()" in source and "must match the size" in problem:
+        return ("`.squeeze()` drops every size-1 dim, and broadcasting needs them (a (B, 1, 1, S) mask lines up "
+                "with (B, h, T, S) scores through its 1s): keep the dims, or squeeze a named one.")
+    if re.search(r"\.(?:reshape|view)\(\s*\d+(?:\s*,\s*\d+)+\s*\)", source) and "is invalid for input of size" in problem:
+        return ("Your reshape uses fixed numbers, which fit one case only: compute the sizes from the inputs "
+                "(`B, T, D = x.shape`) or let one be inferred with -1.")
+    if re.search(r"\blinear\(", source) and "cannot be multiplied" in problem:
         return ("`F.linear(x, w)` computes `x @ w.T`: it wants `w` as (out, in). This exercise's weight is "
                 "(in, out), so write `x @ weight` (or `F.linear(x, weight.T)`).")
-    if re.search(r"one_hot\(\s*[^,()]+\)", source) and "must match the size" in error:
+    if re.search(r"one_hot\(\s*[^,()]+\)", source) and "must match the size" in problem:
         return ("`F.one_hot(labels)` makes max(labels) + 1 columns, fewer than K when a batch lacks the last "
                 "class: pass `num_classes=logits.shape[-1]`.")
     return ""
@@ -288,7 +306,10 @@ def scale_hint(actual: torch.Tensor, expected: torch.Tensor, sizes: dict[str, in
         return ""
     if not close(actual, (factor * expected).to(expected.dtype)):
         return ""
-    return (f"Your output is the reference times {factor:.4g}{_name_factor(factor, sizes)}: look for a scale "
+    name = _name_factor(factor, sizes)
+    if expected.numel() < 4 and not name:  # a few numbers are always a multiple of each other
+        return ""
+    return (f"Your output is the reference times {factor:.4g}{name}: look for a scale "
             "factor your code adds or leaves out (a division, a mean instead of a sum, or the other way round).")
 
 
@@ -304,8 +325,46 @@ def _name_factor(factor: float, sizes: dict[str, int]) -> str:
     return ""
 
 
+def _dim(i: int, ndim: int) -> str:
+    return "dim -1 (the last)" if i == ndim - 1 else f"dim {i}"
+
+
+def shape_hint(actual: tuple[int, ...], expected: tuple[int, ...]) -> str:
+    """A hint read off a wrong shape: an extra dim, dims swapped, one dim off ('' when none fits)."""
+    if actual == (1, *expected):
+        return "Your output has an extra dim of size 1 in front: drop it (no `unsqueeze(0)` or `[None]` at the end)."
+    if len(actual) != len(expected):
+        return ""
+    n, diffs = len(expected), [i for i, (a, e) in enumerate(zip(actual, expected)) if a != e]
+    if len(diffs) == 2 and (actual[diffs[0]], actual[diffs[1]]) == (expected[diffs[1]], expected[diffs[0]]):
+        i, j = diffs
+        return (f"The right sizes in another order: your {_dim(i, n)} holds what belongs in {_dim(j, n)}, and "
+                f"{_dim(j, n)} what belongs in {_dim(i, n)}. Check the dims you stack, concatenate, transpose or permute along.")
+    if len(diffs) == 2 and actual[diffs[0]] * actual[diffs[1]] == expected[diffs[0]] * expected[diffs[1]]:
+        long, short = diffs if actual[diffs[0]] > expected[diffs[0]] else diffs[::-1]
+        return (f"The right number of values, joined along the wrong dim: your {_dim(long, n)} is "
+                f"{actual[long] // expected[long]}x too long and {_dim(short, n)} too short. What belongs along "
+                f"{_dim(short, n)} went along {_dim(long, n)}.")
+    if len(diffs) != 1:
+        return ""
+    i = diffs[0]
+    a, e = actual[i], expected[i]
+    if e == 1:
+        return (f"Your {_dim(i, n)} has {a} entries where 1 belongs: broadcasting stretched it. A (T, 1, D) tensor and "
+                "a (1, T, D) one broadcast to (T, T, D): line the dims up before `+` or `*`.")
+    if a == e - 1:
+        return (f"Your {_dim(i, n)} is one short ({a} instead of {e}): an entry is missing along it. `torch.cat` adds "
+                "one; an assignment or a `+` only changes an existing one.")
+    if a < e and e % a == 0:
+        return (f"Your {_dim(i, n)} is {e // a}x too small ({a} instead of {e}): pieces were summed, averaged or "
+                "dropped along it where they should be concatenated.")
+    return ""
+
+
 def value_hint(case: Case, problem: str, outcome: Outcome, expected: Outcome) -> str:
-    """A hint read off the values of the shown case (wrong order, a constant factor)."""
+    """A hint read off the values of the shown case (wrong order, a constant factor, a wrong shape)."""
+    if problem.startswith("output shape") and outcome.output is not None:
+        return shape_hint(tuple(outcome.output.shape), tuple(expected.output.shape))
     if "wrong order" in problem:
         return ("Each row is right but they are in another order. Tokens must be in reading order: left to right "
                 "along a row, then the next row down (row-major, like `F.unfold` and einops' `(h w)`).")
@@ -336,7 +395,7 @@ def judge_all(exercise: Exercise, cases: Sequence[Case], outcomes: Sequence[Outc
     diagnosis = diagnose(exercise, cases, outcomes, expected, passed)
     shown = diagnosis.explained[0] if diagnosis else passed.index(False)
     problem, detail = _words(outcomes[shown], problems[shown])
-    clue = source_clue(outcomes[shown].error or "", source)  # the learner's own line beats a look-alike mistake
+    clue = source_clue(problems[shown], source)  # the learner's own line beats a look-alike mistake
     hint = clue or (diagnosis.hint if diagnosis else _hint(exercise, cases, outcomes, expected, passed, shown,
                                                            problems[shown]))
     results[shown] = replace(results[shown], problem=problem, hint=hint, detail=detail, shown=True)
@@ -361,7 +420,7 @@ def _hint(exercise: Exercise, cases: Sequence[Case], outcomes: Sequence[Outcome]
         return ""
     if problem.startswith("output dtype"):
         return DTYPE_HINT  # never a value-based hint for a dtype problem
-    return (pattern_hint(exercise, cases, passed) or float32_hint(outcomes, expected, passed)
+    return (float32_hint(outcomes, expected, passed) or pattern_hint(exercise, cases, passed)
             or value_hint(cases[shown], problem, outcome, expected[shown]))
 
 

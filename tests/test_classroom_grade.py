@@ -104,7 +104,7 @@ def broken_notebooks(notebook: dict) -> dict[str, tuple[object, str, str]]:
         "not_json": (b"this is { not a notebook", "error", "invalid JSON"),
         "empty": (b"", "error", "empty"),
         "cells_deleted": (with_cell(notebook, TARGET, None), "missing", "no solution cell"),
-        "cells_renamed": (renamed, "missing", "no solution cell"),
+        "cells_renamed": (renamed, "passed", "solution cell missing, found in cell"),
         "cells_duplicated": (duplicated, "error", "2 solution cells"),
         "fifty_megabytes": (huge, "error", "over the 20 MB limit"),
     }
@@ -181,7 +181,14 @@ def test_honest_submissions_keep_full_marks_and_stubs_get_zero(batch):
     assert "NotImplementedError" in grade_of(carol, TARGET)["message"]
 
 
-@pytest.mark.parametrize("case", [*hostile_cells(Path("."), Path(".")), *broken_notebooks({"cells": []})])
+def test_a_solution_in_a_renamed_cell_is_graded_and_flagged_for_review(batch):
+    target = grade_of(batch["rows"]["cells_renamed"], TARGET)
+    assert (target["points"], target["status"]) == (1, "passed")
+    assert target["message"].startswith("solution cell missing, found in cell") and "review by hand" in target["message"]
+
+
+@pytest.mark.parametrize("case", [*hostile_cells(Path("."), Path(".")),
+                                  *(c for c in broken_notebooks({"cells": []}) if c != "cells_renamed")])
 def test_a_hostile_submission_costs_only_its_own_exercise(batch, case):
     status, words = batch["expected"][case]
     row = batch["rows"][case]
@@ -212,9 +219,10 @@ def test_print_flood_is_capped(batch):
 def test_reports_csv_feedback_and_gradescope(batch):
     out = batch["out"]
     header, *lines = (out / "grades.csv").read_text().splitlines()
-    assert header == "id,chapter,weight_to_kernel,image2emb_conv,total,max,reason"
-    assert "alice,02_conv2d_equivalence,1,2,3,3," in lines
-    assert "✅ image2emb_conv: all 5 cases pass." in (out / "feedback" / "alice.md").read_text()
+    assert header == "id,chapter,weight_to_kernel,image2emb_conv,total,max,status,counts,flags,submitted,path,reason"
+    assert any(line.startswith("alice,02_conv2d_equivalence,1,2,3,3,graded,true,,") and line.endswith(",")
+               for line in lines)
+    assert "✅ image2emb_conv: all 7 cases pass." in (out / "feedback" / "alice.md").read_text()
     assert "did not finish within 5 s" in (out / "feedback" / "infinite_loop.md").read_text()
     results = json.loads((out / "gradescope" / "segfault" / "results.json").read_text())
     assert results["score"] == 2 and {"score", "execution_time", "output", "visibility", "tests"} <= set(results)
@@ -242,7 +250,7 @@ def test_check_prints_feedback_for_one_notebook(capsys):
 
 @pytest.mark.parametrize("path, expected", [
     ("alice.ipynb", "alice"), ("alice/01_image_to_patches.ipynb", "alice"),
-    ("subs/bob smith.ipynb", "bob_smith"), ("../.hidden.ipynb", "hidden")])
+    ("subs/bob smith.ipynb", "bob smith"), ("../.hidden.ipynb", ".hidden")])
 def test_student_id(path, expected):
     assert student_id(Path(path), ["01_image_to_patches"]) == expected
 
@@ -267,8 +275,9 @@ def test_an_interrupted_run_keeps_what_it_graded_and_a_rerun_finishes(tmp_path):
     assert processes(b"_zygote.py") == []
     saved = json.loads((out / "grades.json").read_text())["submissions"]
     assert [row["id"] for row in saved] == ["alice"]
-    command[command.index("--timeout") + 1] = "2"
+    paths[1].write_text(json.dumps(with_cell(solution, TARGET, "import time\ntime.sleep(0.1)\n")))  # slow no more
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert rerun.returncode == 0 and "alice" not in rerun.stdout  # resumed, not regraded
+    assert "1 skipped (unchanged)" in rerun.stderr
     rows = json.loads((out / "grades.json").read_text())["submissions"]
     assert [(row["id"], row["total"]) for row in rows] == [("alice", 3), ("slow", 2), ("bob", 3)]

@@ -5,7 +5,6 @@ import re
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from vitlearn.classroom.notebooks import CHAPTERS_DIR, STUB, chapters, student_version
 from vitlearn.cli import main
@@ -59,13 +58,3 @@ def test_student_version_is_idempotent():
     notebook = json.loads((CHAPTERS_DIR / "02_conv2d_equivalence.ipynb").read_text())
     once = student_version(notebook)
     assert student_version(once) == once
-
-
-# Chapters 03, 04 and 06 (they train or load larger models, ~20-30 s each) were run the same way by hand.
-@pytest.mark.parametrize("chapter", ["01_image_to_patches", "02_conv2d_equivalence", "05_transformer_encoder"])
-def test_released_chapter_runs_top_to_bottom_on_the_reference(released, chapter):
-    notebook = nbformat.read(released / f"{chapter}.ipynb", as_version=4)
-    NotebookClient(notebook, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(released)}}).execute()
-    printed = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
-    assert "does not pass its check yet, so the cells below use vitlearn's reference" in printed

@@ -1,8 +1,12 @@
 """Grade submissions: solution cells run in the sandbox, outcomes judged here, reports written.
 
-Each submission becomes one row (see :class:`Submission`) whatever it contains; rows are saved
-atomically after every submission, so an interrupted run keeps what it graded and a re-run
-skips submissions whose notebook is unchanged (same path and SHA-256).
+Each submission becomes one row (see :class:`Submission`) whatever it contains. The output
+folder is a gradebook that accumulates across batches, keyed by (student id, chapter, SHA-256):
+a later batch adds rows and never drops earlier ones, a re-run skips a notebook graded with the
+same settings, and every rewrite is atomic, after every submission, so an interrupted run keeps
+what it graded. Which row counts (an older version of a file, two submissions of one student
+for one chapter), the roster and the due date are decided when the reports are written
+(:func:`resolve`), so they can change without regrading.
 """
 
 from __future__ import annotations
@@ -15,24 +19,31 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from queue import Queue
 from typing import Any
 
+import vitlearn
 from vitlearn.checks import EXERCISES
-from vitlearn.checks.core import Case, judge_all, report
+from vitlearn.checks.core import Case
+from vitlearn.checks.feedback import judge_all, report
 from vitlearn.classroom.notebooks import (
+    Answer,
     Chapter,
+    NotebookCode,
     SubmissionError,
     chapters,
     grade_ids,
     load_submission,
-    solution_cells,
 )
 from vitlearn.classroom.sandbox import HARNESS_FAILED, Limits, Run, Worker
+
+SCORING = ("all-or-nothing", "proportional")  # full points iff every case passes (nbgrader), or per case
 
 
 @dataclass
@@ -44,11 +55,16 @@ class ExerciseGrade:
     max_points: float
     status: str  # passed, failed, error, timeout or missing
     message: str
+    reason: str = ""  # why it is not passed, in one short line ("" when passed)
 
 
 @dataclass
 class Submission:
-    """One submitted notebook's row: who, which chapter, its exercises, and why if it failed whole."""
+    """One submitted notebook's row: who, which chapter, its exercises, and why if it failed whole.
+
+    The fields from ``status`` on are not facts about the notebook: :func:`resolve` sets them for
+    the whole gradebook before the reports are written.
+    """
 
     id: str
     path: str
@@ -57,6 +73,18 @@ class Submission:
     exercises: list[ExerciseGrade] = field(default_factory=list)
     reason: str = ""  # set when the notebook itself could not be used
     seconds: float = 0.0
+    submitted: str = ""  # the file's modification time when graded (ISO 8601, UTC)
+    settings: dict[str, Any] = field(default_factory=dict)  # what it was graded with (Grader.settings)
+    status: str = "graded"  # graded, error, duplicate or superseded
+    counts: bool = True
+    note: str = ""  # why it does not count
+    flags: list[str] = field(default_factory=list)
+    late: bool | None = None  # None without a due date
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """The row's place in the gradebook: (student id, chapter, SHA-256)."""
+        return self.id, self.chapter, self.sha256
 
     @property
     def total(self) -> float:
@@ -71,14 +99,41 @@ class Submission:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Submission:
+        """A stored row (what :func:`resolve` sets is decided again)."""
         fields = {k: data[k] for k in ("id", "path", "sha256", "chapter", "reason", "seconds")}
+        fields.update({k: data[k] for k in ("submitted", "settings") if k in data})
         return cls(**fields, exercises=[ExerciseGrade(**e) for e in data["exercises"]])
 
 
 def student_id(path: Path, chapter_names: Iterable[str]) -> str:
-    """The file's stem, or its folder's name when the stem is a chapter name; filename-safe."""
-    stem = path.parent.name if path.stem in set(chapter_names) else path.stem
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", stem).lstrip(".") or "submission"
+    """The file's stem, or its folder's name when the stem is a chapter's, as given (Unicode NFC).
+
+    Report files are named by :func:`report_name`, never by the id itself.
+    """
+    stem = path.absolute().parent.name if path.stem in set(chapter_names) else path.stem
+    return unicodedata.normalize("NFC", stem).strip() or "submission"
+
+
+def report_name(student: str) -> str:
+    """A file name for ``student``'s reports, distinct for distinct ids on any file system.
+
+    A lowercase name made of ``a-z 0-9 _ . -`` is used as it is; any other id becomes an ASCII
+    slug plus ``~`` and a hash of the exact id (``alice@uni.edu`` -> ``alice_uni.edu~1b2c3d4e``),
+    so neither ``alice_uni.edu`` nor ``Alice`` (on a case-insensitive disk) can take its place.
+    """
+    if re.fullmatch(r"[a-z0-9_][a-z0-9_.-]{0,98}[a-z0-9_]|[a-z0-9_]", student):
+        return student
+    ascii_name = unicodedata.normalize("NFKD", student).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", ascii_name).strip("._-")[:60] or "student"
+    return f"{slug}~{hashlib.sha256(student.encode()).hexdigest()[:8]}"
+
+
+def file_time(path: Path) -> str:
+    """The file's modification time, ISO 8601 in UTC ('' when it cannot be read)."""
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
+    except OSError:
+        return ""
 
 
 def sha256(path: Path) -> str:
@@ -105,18 +160,37 @@ def which_chapter(path: Path, cells: list | None, course: dict[str, Chapter], fo
 
 
 class Grader:
-    """Grades submissions of the course's chapters with ``jobs`` sandbox workers in parallel."""
+    """Grades submissions of the course's chapters with ``jobs`` sandbox workers in parallel.
 
-    def __init__(self, limits: Limits, *, jobs: int = 1, prewarmed: bool = True, chapter: str | None = None) -> None:
-        self.limits, self.jobs, self.prewarmed, self.forced = limits, max(1, jobs), prewarmed, chapter
+    ``chapter``, when given, is the chapter every submission answers, with its own points (an
+    edited copy of a chapter counts with the points written in it); ``scoring`` is one of
+    :data:`SCORING`.
+    """
+
+    def __init__(self, limits: Limits, *, jobs: int = 1, prewarmed: bool = True, chapter: Chapter | None = None,
+                 scoring: str = "all-or-nothing") -> None:
+        if scoring not in SCORING:
+            raise ValueError(f"scoring must be one of {', '.join(SCORING)}, not {scoring!r}")
+        self.limits, self.jobs, self.prewarmed, self.scoring = limits, max(1, jobs), prewarmed, scoring
         self.course = chapters()
+        if chapter is not None:
+            self.course[chapter.name] = chapter
+        self.forced = chapter.name if chapter is not None else None
         self._cases = {name: exercise.make_cases() for name, exercise in EXERCISES.items()}
 
-    def grade(self, paths: list[Path], *, done: dict[tuple[str, str], Submission] | None = None,
-              on_result: Callable[[Submission], None] | None = None) -> list[Submission]:
-        """Grade every path (reusing ``done`` rows keyed by (path, sha256)); rows in input order.
+    def settings(self, chapter: str) -> dict[str, Any]:
+        """What a row of ``chapter`` is graded with: a row graded otherwise is stale."""
+        points = self.course[chapter].points if chapter in self.course else {}
+        return {"timeout": self.limits.timeout, "memory_mb": self.limits.memory // 2**20, "scoring": self.scoring,
+                "points": dict(points), "vitlearn": vitlearn.__version__}
 
-        ``on_result`` is called with each newly graded row as soon as it is ready.
+    def grade(self, paths: list[Path], *, done: Mapping[tuple[str, str, str], Submission] | None = None,
+              force: bool = False, on_result: Callable[[Submission], None] | None = None) -> list[Submission]:
+        """Grade every path; rows in input order.
+
+        A notebook whose row is in ``done`` (keyed by :attr:`Submission.key`) with the same
+        settings is not graded again, unless ``force``; ``on_result`` is called with each newly
+        graded row as soon as it is ready.
         """
         done = done or {}
         workers: Queue[Worker] = Queue()
@@ -124,15 +198,15 @@ class Grader:
             workers.put(Worker(self.limits, prewarmed=self.prewarmed))
 
         def one(path: Path) -> Submission:
-            key = (str(path.resolve()), sha256(path))
-            if key in done:
-                return done[key]
+            row, cells = self.identify(path)
+            old = done.get(row.key)
+            if row.sha256 and old is not None and old.settings == row.settings and not force:
+                return old
             worker = workers.get()
             try:
-                row = self.grade_one(path, worker, key[1])
+                self._fill(row, cells, worker)
             except Exception as exc:  # noqa: BLE001 - a grader bug must still leave this submission a row
-                row = Submission(student_id(path, self.course), key[0], key[1], "",
-                                 reason=f"the grader failed on this notebook: {type(exc).__name__}: {exc}")
+                row.exercises, row.reason = [], f"the grader failed on this notebook: {type(exc).__name__}: {exc}"
             finally:
                 workers.put(worker)
             if on_result:
@@ -146,51 +220,60 @@ class Grader:
             while not workers.empty():
                 workers.get().remove()
 
-    def grade_one(self, path: Path, worker: Worker, digest: str) -> Submission:
-        """One submission's row; never raises for anything the submission contains."""
-        start = time.perf_counter()
-        row = Submission(student_id(path, self.course), str(path.resolve()), digest, "")
+    def identify(self, path: Path) -> tuple[Submission, list | None]:
+        """The row of ``path`` before grading (who, which chapter, its hash and time, the settings)
+        and the notebook's cells (None when it is not a usable notebook, with the reason in the row)."""
+        row = Submission(student_id(path, self.course), str(path.resolve()), sha256(path), "",
+                         submitted=file_time(path))
         try:
             cells = load_submission(path)
         except SubmissionError as exc:
             cells, row.reason = None, str(exc)
+        except OSError as exc:
+            cells, row.reason = None, f"cannot read the file: {exc.strerror}"
         chapter = which_chapter(path, cells, self.course, self.forced)
-        if chapter not in self.course:
+        if chapter in self.course:
+            row.chapter = chapter
+        else:
             row.reason = row.reason or "cannot tell which chapter this notebook answers (name it like the chapter)"
-            return row
-        row.chapter = chapter
-        points = self.course[chapter].points
+        row.settings = self.settings(row.chapter)
+        return row, cells
+
+    def _fill(self, row: Submission, cells: list | None, worker: Worker) -> None:
+        """Grade the row's exercises (every one an error when the notebook is unusable)."""
+        start = time.perf_counter()
+        points = self.course[row.chapter].points if row.chapter else {}
         if cells is None:
             row.exercises = [self._failed(name, points[name], "error", row.reason) for name in points]
         else:
             row.exercises = self._grade_cells(cells, points, worker)
         row.seconds = round(time.perf_counter() - start, 3)
-        return row
 
     def _grade_cells(self, cells: list, points: dict[str, float], worker: Worker) -> list[ExerciseGrade]:
-        try:
-            sources = solution_cells(cells, list(points))
-        except SubmissionError as exc:
-            return [self._failed(name, points[name], "error", str(exc)) for name in points]
-        runnable = {name: (src, self._cases[name], EXERCISES[name].grad_args)
-                    for name, src in sources.items() if isinstance(src, str)}
+        """Each exercise's answer (its solution cell with what it needs from the cells above it) run
+        in the sandbox and judged; the feedback says where a name it lacks is in the notebook."""
+        code = NotebookCode(cells)
+        answers = code.answers(list(points))
+        runnable = {name: (answer.code, self._cases[name], EXERCISES[name].grad_args)
+                    for name, answer in answers.items() if isinstance(answer, Answer)}
         try:
             runs = worker.run(runnable) if runnable else {}
         except RuntimeError as exc:
             runs = {name: Run(end="error", seconds=0.0, unreadable=str(exc)) for name in runnable}
         grades = []
         for name, max_points in points.items():
-            source = sources.get(name)
-            if source is None:
+            answer = answers.get(name)
+            if answer is None:
                 grades.append(self._failed(name, max_points, "missing", f"no solution cell with grade_id {name!r} "
                                            "(keep the exercise cell and its nbgrader metadata as released)"))
-            elif isinstance(source, SubmissionError):
-                grades.append(self._failed(name, max_points, "error", str(source)))
+            elif isinstance(answer, SubmissionError):
+                grades.append(self._failed(name, max_points, "error", str(answer)))
             else:
-                grades.append(self._judge(name, max_points, runs[name]))
+                grades.append(self._judge(name, max_points, runs[name], answer.source))
+                grades[-1].message = code.explain(answer, grades[-1].message)
         return grades
 
-    def _judge(self, name: str, max_points: float, run: Run) -> ExerciseGrade:
+    def _judge(self, name: str, max_points: float, run: Run, source: str = "") -> ExerciseGrade:
         """Turn a sandbox run into points: the same judging and feedback as the notebook checks."""
         timeout = self.limits.timeout
         if run.end == "timeout":
@@ -214,31 +297,148 @@ class Grader:
             return self._failed(name, max_points, "error", f"the exercise cell raised {run.cell_error}")
         exercise = EXERCISES[name]
         cases: list[Case] = self._cases[name]
-        result = report(exercise, judge_all(exercise, cases, run.outcomes),
+        result = report(exercise, judge_all(exercise, cases, run.outcomes, source),
                         warning_lines=[w for o in run.outcomes for w in o.warnings])
-        return ExerciseGrade(name, result.grade(max_points), max_points,
-                             "passed" if result.passed else "failed", result.message)
+        return ExerciseGrade(name, result.grade(max_points, self.scoring), max_points,
+                             "passed" if result.passed else "failed", result.message, _failure(result))
 
     @staticmethod
     def _failed(name: str, max_points: float, status: str, reason: str) -> ExerciseGrade:
-        return ExerciseGrade(name, 0.0, max_points, status, report(EXERCISES[name], [], error=reason).message)
+        return ExerciseGrade(name, 0.0, max_points, status, report(EXERCISES[name], [], error=reason).message,
+                             one_line(reason))
+
+
+def one_line(text: str, limit: int = 160) -> str:
+    """``text`` on one line, cut to ``limit`` characters (for grades.csv)."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _failure(result: Any) -> str:
+    """Why a judged exercise is not passed, in one line ('' when it is): cases passed, first problem."""
+    if result.passed:
+        return ""
+    shown = result.shown
+    first = f"; {shown.label}: {shown.problem}" if shown is not None else ""
+    return one_line(f"{sum(c.passed for c in result.cases)} of {len(result.cases)} cases pass{first}")
 
 
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.part")
-    part.write_text(text)
+    part.write_text(text, encoding="utf-8")
     os.replace(part, path)
 
 
-def load_done(out: Path) -> dict[tuple[str, str], Submission]:
-    """Rows of an earlier run in ``out`` keyed by (path, sha256); {} when there are none or they are unreadable."""
-    try:
-        rows = json.loads((out / "grades.json").read_text())["submissions"]
-        return {(r["path"], r["sha256"]): Submission.from_json(r) for r in rows if r["sha256"]}
-    except (OSError, ValueError, KeyError, TypeError):
+Gradebook = dict[tuple[str, str, str], Submission]  # Submission.key -> row, in the order last seen
+
+
+class GradebookError(ValueError):
+    """Bad input for the gradebook: an unreadable grades.json or roster (one line, for the user)."""
+
+
+@dataclass
+class Policy:
+    """How the whole gradebook is reported; given again at every run, it never needs a regrade."""
+
+    keep: str | None = None  # "latest" or "best"; None: two submissions of a student for a chapter are an error
+    roster: dict[str, dict[str, str]] | None = None  # id -> {"name", "email", "lms_id"}
+    due: datetime | None = None  # timezone-aware
+    gradescope: bool = False  # also write gradescope/<name>/results.json
+
+
+def load_gradebook(out: Path) -> Gradebook:
+    """The rows earlier runs left in ``out`` ({} when it has no grades.json yet).
+
+    Raises :class:`GradebookError` rather than start afresh over rows it cannot read.
+    """
+    path = out / "grades.json"
+    if not path.exists():
         return {}
+    try:
+        rows = [Submission.from_json(r) for r in json.loads(path.read_text(encoding="utf-8"))["submissions"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise GradebookError(f"{path} is not a gradebook vitlearn can read ({type(exc).__name__}: {exc}); "
+                             "move it away or choose another --out") from None
+    return {row.key: row for row in rows}
+
+
+def add(book: Gradebook, row: Submission) -> None:
+    """Put ``row`` in the gradebook as the last one seen, in place of any row with its key."""
+    book.pop(row.key, None)
+    book[row.key] = row
+
+
+def read_roster(path: Path) -> dict[str, dict[str, str]]:
+    """The roster CSV (columns ``id`` and optionally ``name``, ``email``, ``lms_id``): id -> the others."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as file:
+            lines = list(csv.DictReader(file))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise GradebookError(f"cannot read the roster {path}: {exc}") from None
+    if not lines or "id" not in lines[0]:
+        raise GradebookError(f"the roster {path} needs a header line with an 'id' column (and name, email, lms_id)")
+    roster: dict[str, dict[str, str]] = {}
+    for number, line in enumerate(lines, start=2):
+        student = unicodedata.normalize("NFC", (line["id"] or "").strip())
+        if not student or student in roster:
+            problem = f"the id {student!r} again" if student else "no id"
+            raise GradebookError(f"the roster {path}, line {number}: {problem}")
+        roster[student] = {k: (line.get(k) or "").strip() for k in ("name", "email", "lms_id")}
+    return roster
+
+
+def resolve(rows: list[Submission], policy: Policy) -> list[str]:
+    """Decide which rows count, and their flags and lateness; return one line per duplicate error.
+
+    Of the versions of one file, the last seen counts. Of a student's submissions for one chapter
+    in different files, ``policy.keep`` picks the one that counts (``latest`` by file time,
+    ``best`` by points); without it none counts and each gets status ``duplicate``.
+    """
+    for row in rows:
+        row.status, row.counts, row.note = ("error" if row.reason else "graded"), True, ""
+        row.flags = ["unknown_student"] if policy.roster is not None and row.id not in policy.roster else []
+        row.late = datetime.fromisoformat(row.submitted) > policy.due if policy.due and row.submitted else None
+    current = {row.path: row for row in rows}
+    groups: dict[tuple[str, str], list[tuple[int, Submission]]] = {}
+    for index, row in enumerate(rows):
+        if current[row.path] is not row:
+            _set_aside(row, "superseded", "an older version of the same file")
+        elif row.chapter:
+            groups.setdefault((row.id, row.chapter), []).append((index, row))
+    errors = []
+    for (student, chapter), group in groups.items():
+        if len(group) < 2:
+            continue
+        paths = " and ".join(row.path for _, row in group)
+        if policy.keep is None:
+            errors.append(f"{student!r} has {len(group)} submissions for {chapter}: {paths}; "
+                          "remove all but one, or pass --keep latest or --keep best")
+            for _, row in group:
+                _set_aside(row, "duplicate", f"{len(group)} submissions for {chapter}: {paths}")
+            continue
+        winner = max(group, key=lambda item: _rank(policy.keep, *item))[1]
+        for _, row in group:
+            if row is not winner:
+                _set_aside(row, "superseded", f"--keep {policy.keep} counts {winner.path}")
+    return errors
+
+
+def _rank(keep: str, index: int, row: Submission) -> tuple:
+    """What ``--keep`` maximises: the file time, or the points then the file time; then the last seen."""
+    return (row.submitted, index) if keep == "latest" else (row.total, row.submitted, index)
+
+
+def _set_aside(row: Submission, status: str, note: str) -> None:
+    row.status, row.counts, row.note = status, False, note
+
+
+def missing(rows: list[Submission], roster: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(student, chapter) for each roster student with no submission in a chapter the gradebook holds."""
+    held = {(row.id, row.chapter) for row in rows}
+    chapter_names = dict.fromkeys(row.chapter for row in rows if row.chapter)
+    return [(student, chapter) for chapter in chapter_names for student in roster if (student, chapter) not in held]
 
 
 def feedback(rows: list[Submission]) -> str:
@@ -246,6 +446,10 @@ def feedback(rows: list[Submission]) -> str:
     lines = [f"# Feedback for {rows[0].id}"]
     for row in rows:
         lines += ["", f"## {row.chapter or Path(row.path).name}: {row.total:g} / {row.max_points:g} points"]
+        if row.status == "duplicate":
+            lines += ["", f"**Not counted:** {row.note}; your instructor decides which one counts."]
+        if row.late:
+            lines += ["", "Submitted after the due date."]
         if row.reason:
             lines += ["", f"**This notebook could not be graded as it is:** {row.reason}"]
         for grade in row.exercises:
@@ -255,35 +459,65 @@ def feedback(rows: list[Submission]) -> str:
 
 
 def gradescope(rows: list[Submission]) -> dict[str, Any]:
-    """Gradescope's ``results.json`` for one student's rows."""
+    """Gradescope's ``results.json`` for one student's rows (the score from the rows that count)."""
+    counted = [row for row in rows if row.counts]
     tests = [{"name": f"{row.chapter}: {g.name}", "score": g.points, "max_score": g.max_points,
               "status": "passed" if g.status == "passed" else "failed", "output": g.message,
-              "visibility": "visible"} for row in rows for g in row.exercises]
-    reasons = [f"{Path(row.path).name}: {row.reason}" for row in rows if row.reason]
-    return {"score": round(sum(r.total for r in rows), 2), "execution_time": round(sum(r.seconds for r in rows), 3),
+              "visibility": "visible"} for row in counted for g in row.exercises]
+    reasons = [f"{Path(row.path).name}: {row.note or row.reason}" for row in rows if row.note or row.reason]
+    return {"score": round(sum(r.total for r in counted), 2),
+            "execution_time": round(sum(r.seconds for r in counted), 3),
             "output": "\n".join(reasons) or "Graded by vitlearn in a sandbox.", "visibility": "visible",
             "stdout_visibility": "hidden", "tests": tests}
 
 
-def grades_csv(rows: list[Submission]) -> str:
-    """One line per submission: id, chapter, one column per exercise (points), total, max, reason."""
+def row_reason(row: Submission) -> str:
+    """grades.csv's reason: why the row does not count, then why the notebook or each exercise lost points."""
+    lost = row.reason or "; ".join(f"{g.name}: {g.status} ({g.reason})" if g.reason else f"{g.name}: {g.status}"
+                                   for g in row.exercises if g.status != "passed")
+    return "; ".join(part for part in (row.note, lost) if part)
+
+
+def grades_csv(rows: list[Submission], policy: Policy) -> str:
+    """One line per submission (and, with a roster, per missing one): who, chapter, points per
+    exercise, total, max, status, counts, [late,] flags, file time, path, reason."""
     names = [n for n in EXERCISES if any(g.name == n for row in rows for g in row.exercises)]
+    roster_columns = ["name", "email", "lms_id"] if policy.roster is not None else []
+    late_column = ["late"] if policy.due else []
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["id", "chapter", *names, "total", "max", "reason"])
+    writer.writerow(["id", *roster_columns, "chapter", *names, "total", "max", "status", "counts", *late_column,
+                     "flags", "submitted", "path", "reason"])
+    people = policy.roster or {}
     for row in rows:
         earned = {g.name: f"{g.points:g}" for g in row.exercises}
-        writer.writerow([row.id, row.chapter, *(earned.get(n, "") for n in names),
-                         f"{row.total:g}", f"{row.max_points:g}", row.reason])
+        who = [people.get(row.id, {}).get(k, "") for k in roster_columns]
+        late = [] if not policy.due else ["" if row.late is None else str(row.late).lower()]
+        writer.writerow([row.id, *who, row.chapter, *(earned.get(n, "") for n in names), f"{row.total:g}",
+                         f"{row.max_points:g}", row.status, str(row.counts).lower(), *late, " ".join(row.flags),
+                         row.submitted, row.path, row_reason(row)])
+    for student, chapter in (missing(rows, people) if policy.roster is not None else []):
+        who = [people[student][k] for k in roster_columns]
+        writer.writerow([student, *who, chapter, *([""] * len(names)), "", "", "no submission", "true",
+                         *([""] * len(late_column)), "", "", "", ""])
     return buffer.getvalue()
 
 
-def write_reports(out: Path, rows: list[Submission], *, gradescope_results: bool, ids: Iterable[str]) -> None:
-    """grades.json, grades.csv and, for the students ``ids``, feedback (and Gradescope results)."""
-    write_atomic(out / "grades.json", json.dumps({"submissions": [r.to_json() for r in rows]}, indent=1))
-    write_atomic(out / "grades.csv", grades_csv(rows))
-    for student in set(ids):
-        mine = [r for r in rows if r.id == student]
-        write_atomic(out / "feedback" / f"{student}.md", feedback(mine))
-        if gradescope_results:
-            write_atomic(out / "gradescope" / student / "results.json", json.dumps(gradescope(mine), indent=1))
+def write_reports(out: Path, book: Gradebook, policy: Policy, ids: Iterable[str] | None = None) -> list[str]:
+    """Resolve the gradebook, then write grades.json, grades.csv and, for the students ``ids``
+    (every student when None), feedback and Gradescope results; return the duplicate errors."""
+    rows = list(book.values())
+    errors = resolve(rows, policy)
+    absent = missing(rows, policy.roster) if policy.roster is not None else []
+    write_atomic(out / "grades.json", json.dumps({"submissions": [r.to_json() for r in rows], "missing": [
+        {"id": student, "chapter": chapter} for student, chapter in absent]}, indent=1, ensure_ascii=False))
+    write_atomic(out / "grades.csv", grades_csv(rows, policy))
+    for student in dict.fromkeys(row.id for row in rows) if ids is None else set(ids):
+        mine = [r for r in rows if r.id == student and r.status != "superseded"]
+        if not mine:
+            continue
+        write_atomic(out / "feedback" / f"{report_name(student)}.md", feedback(mine))
+        if policy.gradescope:
+            write_atomic(out / "gradescope" / report_name(student) / "results.json",
+                         json.dumps(gradescope(mine), indent=1, ensure_ascii=False))
+    return errors

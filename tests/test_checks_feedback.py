@@ -196,3 +196,11 @@ def test_patterns_match_exactly_the_cases_they_describe():
 def test_unknown_errors_are_not_translated():
     assert translate("ValueError: my own message") == ""
     assert translate("NotImplementedError: ").startswith("not attempted yet")
+
+
+def test_the_case_shown_is_one_only_the_named_mistake_explains():
+    doubled = Mistake("doubled", "you doubled", lambda x: 2 * x)
+    doubled_when_short = Mistake("short", "you doubled short inputs", lambda x: 2 * x if x.numel() < 4 else x + 1)
+    toy = Exercise("toy", "toy(x)", lambda x: x.clone(), _toy_cases, (doubled_when_short, doubled))
+    result = toy.check(lambda x: 2 * x, verbose=False)
+    assert result.shown.hint == "you doubled" and result.shown.label.startswith("x (4,)")

@@ -14,6 +14,11 @@ A hint comes from one of four places, tried in this order for the failing case t
    times a constant, the right rows in another order.
 
 Nothing is guessed: when none applies the message shows the signature instead of a hint.
+
+In the ``"assessment"`` feedback mode (:func:`set_feedback`, switched on by the notebooks of
+``vitlearn release --assessment``) a failing check says what is wrong and not how to fix it: the
+verdict, the case lines and the problem only, with PyTorch's own error instead of a translation
+(which often names the code that fixes it), and no hint or signature.
 """
 
 from __future__ import annotations
@@ -42,6 +47,18 @@ from vitlearn.checks.core import (
 )
 
 NOT_ATTEMPTED = "not attempted yet: replace `raise NotImplementedError()` with your code"
+FEEDBACK_MODES = ("practice", "assessment")
+feedback_mode = "practice"  # one of FEEDBACK_MODES; set with set_feedback
+
+
+def set_feedback(mode: str) -> None:
+    """How much every check says from now on: ``"practice"`` (hints, the default) or ``"assessment"``
+    (what is wrong only: no hint, no signature, PyTorch's errors untranslated)."""
+    global feedback_mode
+    if mode not in FEEDBACK_MODES:
+        raise ValueError(f"feedback mode must be one of {', '.join(map(repr, FEEDBACK_MODES))}, got {mode!r}")
+    feedback_mode = mode
+
 
 # Patterns every exercise gets, after its own: they read the traits that most cases carry.
 GENERIC_PATTERNS = (
@@ -237,7 +254,8 @@ def source_of(fn: Callable[..., Any]) -> str:
 
 @dataclass(frozen=True)
 class Diagnosis:
-    """A catalogued mistake that explains the learner's failures on the cases ``explained``."""
+    """A catalogued mistake that explains the learner's failures on the cases ``explained`` (the case to
+    show first: one that no other candidate explains)."""
 
     hint: str
     explained: tuple[int, ...]
@@ -264,8 +282,11 @@ def diagnose(exercise: Exercise, cases: Sequence[Case], outcomes: Sequence[Outco
     if not candidates:
         return None
     best = max(candidates, key=lambda d: len(d.explained))  # the first in catalogue order on a tie
-    rivals = [d for d in candidates if d.hint != best.hint and len(d.explained) == len(best.explained)]
-    return None if rivals else best
+    others = [d for d in candidates if d.hint != best.hint]
+    if any(len(d.explained) == len(best.explained) for d in others):
+        return None
+    alone = [i for i in best.explained if not any(i in d.explained for d in others)]  # only this mistake fits
+    return replace(best, explained=tuple(alone + [i for i in best.explained if i not in alone]))
 
 
 # ---- hints from the pattern of cases and from the values ------------------------------------------
@@ -398,6 +419,8 @@ def judge_all(exercise: Exercise, cases: Sequence[Case], outcomes: Sequence[Outc
     clue = source_clue(problems[shown], source)  # the learner's own line beats a look-alike mistake
     hint = clue or (diagnosis.hint if diagnosis else _hint(exercise, cases, outcomes, expected, passed, shown,
                                                            problems[shown]))
+    if feedback_mode == "assessment":
+        hint = ""  # what is wrong, never how to fix it
     results[shown] = replace(results[shown], problem=problem, hint=hint, detail=detail, shown=True)
     return results
 
@@ -407,7 +430,7 @@ def _words(outcome: Outcome, problem: str) -> tuple[str, str]:
     if outcome.error is None:
         return problem, ""
     words = translate(outcome.error)
-    if not words:
+    if not words or (feedback_mode == "assessment" and words != NOT_ATTEMPTED):
         return problem, ""
     return words, ("" if words == NOT_ATTEMPTED else outcome.error)
 
@@ -436,7 +459,10 @@ def summarize(title: str, results: list[CaseResult], signature: str, warning_lin
     if shown:
         lines += ["", f"Failing case: {shown.label}", f"   Problem: {shown.problem}"]
         lines += [f"   PyTorch said: {shown.detail}"] if shown.detail else []
-        lines += [f"   Hint: {shown.hint}"] if shown.hint else [f"   Expected: {signature}"]
+        if shown.hint:
+            lines.append(f"   Hint: {shown.hint}")
+        elif feedback_mode == "practice":
+            lines.append(f"   Expected: {signature}")
     for warning_line in dict.fromkeys(warning_lines):
         lines.append(f"   Note: your code warned {warning_line}")
     return "\n".join(lines)

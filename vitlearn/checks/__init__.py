@@ -4,6 +4,7 @@ Each check runs your function on several generated cases, compares it with the r
 prints a verdict (and, on failure, the first failing case and a hint naming the likely
 mistake) and returns a :class:`~vitlearn.checks.core.CheckResult`: truthy iff every case
 passed, with ``.passed``, ``.score`` and ``.message``. It never raises on a wrong answer.
+``set_feedback("assessment")`` makes every check say only what is wrong, never how to fix it.
 """
 
 from typing import Any, Callable
@@ -11,6 +12,7 @@ from typing import Any, Callable
 from vitlearn.checks import attention, interpret, model, patches, tokens
 from vitlearn.checks import feedback
 from vitlearn.checks.core import CheckResult, Exercise
+from vitlearn.checks.feedback import set_feedback
 
 #: Every exercise of the course, in chapter order.
 EXERCISES: dict[str, Exercise] = {
@@ -42,4 +44,4 @@ cls_token_output = EXERCISES["cls_token_output"].check
 classification_loss = EXERCISES["classification_loss"].check
 attention_rollout = EXERCISES["attention_rollout"].check
 
-__all__ = ["EXERCISES", "CheckResult", "Exercise", "solution_or_reference", *EXERCISES]
+__all__ = ["EXERCISES", "CheckResult", "Exercise", "set_feedback", "solution_or_reference", *EXERCISES]

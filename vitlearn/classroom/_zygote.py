@@ -125,21 +125,24 @@ def drop_privileges(job: dict) -> None:
         os.setuid(job["uid"])
 
 
-def hide(blocked_dirs: list[str]) -> None:
-    """Refuse, for the rest of the process, importing vitlearn or opening files under ``blocked_dirs``.
+def hide(blocked: list[str]) -> None:
+    """Refuse, for the rest of the process, importing vitlearn or opening the files ``blocked``
+    names or any file under the folders it names.
 
     An audit hook cannot be removed once added, unlike an entry of ``sys.meta_path``.
     """
     for name in [n for n in sys.modules if n == "vitlearn" or n.startswith("vitlearn.")]:
         del sys.modules[name]
-    prefixes = tuple(os.path.join(os.path.realpath(d), "") for d in blocked_dirs)
+    paths = {os.path.realpath(path) for path in blocked}
+    prefixes = tuple(os.path.join(path, "") for path in paths)
 
     def hook(event: str, args: tuple) -> None:
         if event == "import" and (args[0] == "vitlearn" or str(args[0]).startswith("vitlearn.")):
             raise ImportError(f"{args[0]} is not available while grading: write the solution yourself")
-        if (event == "open" and isinstance(args[0], (str, bytes))
-                and os.path.realpath(os.fsdecode(args[0])).startswith(prefixes)):
-            raise PermissionError(f"{os.fsdecode(args[0])} is not readable while grading")
+        if event == "open" and isinstance(args[0], (str, bytes)):
+            path = os.path.realpath(os.fsdecode(args[0]))
+            if path in paths or path.startswith(prefixes):
+                raise PermissionError(f"{os.fsdecode(args[0])} is not readable while grading")
 
     sys.addaudithook(hook)
 

@@ -1,6 +1,7 @@
 """``vitlearn release``, ``vitlearn check`` and ``vitlearn grade`` (torch is imported only when they run).
 
     vitlearn release [CHAPTER ...] --out DIR [--force]  student versions of the chapters
+                     [--assessment]               ... without the cells, fallbacks and hints that give answers
     vitlearn check NOTEBOOK                       grade one notebook in the sandbox, print feedback
     vitlearn grade --out DIR SUBMISSION ...       grade a class: grades.csv/json, feedback, Gradescope
 """
@@ -26,6 +27,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     release.add_argument("chapters", nargs="*", metavar="CHAPTER", help="number (03), name or path; default all")
     release.add_argument("--out", type=Path, required=True, help="folder to write the student notebooks to")
     release.add_argument("--force", action="store_true", help="replace student notebooks that exist already")
+    release.add_argument("--assessment", action="store_true",
+                         help="assessment versions: no cells stating an answer, no reference fallback, checks "
+                         "that say what is wrong but not how to fix it")
     release.set_defaults(run=_release)
 
     check = commands.add_parser("check", help="grade one notebook in the sandbox and print the feedback")
@@ -55,6 +59,8 @@ def _sandbox_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--memory-mb", type=int, default=2048, help="memory an exercise may add (default 2048)")
     parser.add_argument("--chapter", help="the chapter every submission answers, by number, name or file, with that "
                         "file's points (default: from names and cells)")
+    parser.add_argument("--exercises", type=Path, metavar="PATH", help="your own exercises module, for the notebook "
+                        "--chapter names (default: exercises.py beside that notebook, if there is one)")
     parser.add_argument("--scoring", choices=("all-or-nothing", "proportional"), default="all-or-nothing",
                         help="an exercise's points: all only when every case passes (default, as nbgrader), "
                         "or by the fraction of cases passed")
@@ -70,7 +76,7 @@ def _release(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return _usage_error(args, exc)
     try:
-        written = release_chapters(paths, args.out, force=args.force)
+        written = release_chapters(paths, args.out, force=args.force, assessment=args.assessment)
     except ReleaseError as exc:
         print("\n".join(exc.problems), file=sys.stderr)
         print(f"vitlearn release: nothing written ({len(exc.problems)} problem{'s' * (len(exc.problems) != 1)})",
@@ -129,12 +135,28 @@ def _due(text: str | None) -> datetime | None:
     return due if due.tzinfo else due.astimezone()
 
 
+def _exercises_file(given: Path | None, chapter: Chapter | None) -> Path | None:
+    """The instructor's exercises module: ``--exercises``, else ``exercises.py`` beside the chapter's notebook."""
+    from vitlearn.classroom.own_exercises import beside
+
+    if chapter is None:
+        if given is not None:
+            raise UsageError("--exercises needs --chapter NOTEBOOK: the notebook whose check cells give the points")
+        return None
+    return given if given is not None else beside(chapter.path)
+
+
 def _grader(args: argparse.Namespace, jobs: int = 1, prewarmed: bool = True) -> Grader:
     from vitlearn.classroom.grader import Grader
+    from vitlearn.classroom.own_exercises import ExercisesError
     from vitlearn.classroom.sandbox import Limits
 
-    return Grader(Limits(timeout=args.timeout, memory=args.memory_mb * 2**20), jobs=jobs, prewarmed=prewarmed,
-                  chapter=_chapter(args.chapter), scoring=args.scoring)
+    chapter = _chapter(args.chapter)
+    try:
+        return Grader(Limits(timeout=args.timeout, memory=args.memory_mb * 2**20), jobs=jobs, prewarmed=prewarmed,
+                      chapter=chapter, scoring=args.scoring, exercises=_exercises_file(args.exercises, chapter))
+    except ExercisesError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -183,6 +205,10 @@ def _grade(args: argparse.Namespace) -> int:
     print(f"{_count(len(rows), 'submission')} in {seconds:.1f} s: {len(graded) - failed} graded{regraded}, "
           f"{len(rows) - len(graded)} skipped (unchanged), {failed} failed (reason in grades.csv) -> {args.out}",
           file=sys.stderr)
+    unknown = [row.id for row in rows if not row.chapter]
+    if unknown:
+        errors.append(f"{_count(len(unknown), 'notebook')} answering no chapter vitlearn knows (reason in "
+                      f"grades.csv): {', '.join(unknown)}")
     for line in _notes(grader, book, {row.key for row in rows}, policy) + errors:
         print(line, file=sys.stderr)
     return 1 if errors else 0

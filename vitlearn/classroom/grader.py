@@ -30,7 +30,7 @@ from typing import Any
 
 import vitlearn
 from vitlearn.checks import EXERCISES
-from vitlearn.checks.core import Case
+from vitlearn.checks.core import Case, Exercise
 from vitlearn.checks.feedback import judge_all, report
 from vitlearn.classroom.notebooks import (
     Answer,
@@ -40,7 +40,9 @@ from vitlearn.classroom.notebooks import (
     chapters,
     grade_ids,
     load_submission,
+    nbgrader,
 )
+from vitlearn.classroom.own_exercises import ExercisesError, load_exercises, merge
 from vitlearn.classroom.sandbox import HARNESS_FAILED, Limits, Run, Worker
 
 SCORING = ("all-or-nothing", "proportional")  # full points iff every case passes (nbgrader), or per case
@@ -159,30 +161,66 @@ def which_chapter(path: Path, cells: list | None, course: dict[str, Chapter], fo
     return named[0] if len(named) == 1 else None
 
 
+def unknown_solutions(cells: list, known: Mapping[str, Exercise]) -> list[str]:
+    """The grade_ids of the solution cells that name no exercise in ``known``, in notebook order."""
+    ids = [str(nbgrader(c)["grade_id"]) for c in cells if nbgrader(c).get("solution") and nbgrader(c).get("grade_id")]
+    return [grade_id for grade_id in dict.fromkeys(ids) if grade_id not in known]
+
+
+def unrecognised(cells: list | None, known: Mapping[str, Exercise]) -> str:
+    """Why no chapter could be told for a notebook, naming its solution cells that no exercise matches."""
+    unknown = unknown_solutions(cells or [], known)
+    if not unknown:
+        return "cannot tell which chapter this notebook answers (name it like the chapter, or give --chapter)"
+    return (f"cannot tell which chapter this notebook answers: its solution cells {', '.join(map(repr, unknown))} "
+            "name no exercise vitlearn knows (for your own exercise, give its notebook with --chapter and its "
+            "exercises module beside it or with --exercises)")
+
+
 class Grader:
     """Grades submissions of the course's chapters with ``jobs`` sandbox workers in parallel.
 
     ``chapter``, when given, is the chapter every submission answers, with its own points (an
-    edited copy of a chapter counts with the points written in it); ``scoring`` is one of
-    :data:`SCORING`.
+    edited copy of a chapter counts with the points written in it); ``exercises``, an instructor's
+    exercises module, adds its exercises to the course's (see :mod:`vitlearn.classroom.own_exercises`;
+    :class:`ExercisesError` when it cannot be used or the chapter names an exercise nobody defines);
+    ``scoring`` is one of :data:`SCORING`.
     """
 
     def __init__(self, limits: Limits, *, jobs: int = 1, prewarmed: bool = True, chapter: Chapter | None = None,
-                 scoring: str = "all-or-nothing") -> None:
+                 scoring: str = "all-or-nothing", exercises: Path | None = None) -> None:
         if scoring not in SCORING:
             raise ValueError(f"scoring must be one of {', '.join(SCORING)}, not {scoring!r}")
         self.limits, self.jobs, self.prewarmed, self.scoring = limits, max(1, jobs), prewarmed, scoring
+        self.exercises_file = exercises
+        self.exercises = dict(EXERCISES) if exercises is None else merge(EXERCISES, load_exercises(exercises),
+                                                                          exercises)
         self.course = chapters()
         if chapter is not None:
+            self._require_known(chapter)
             self.course[chapter.name] = chapter
         self.forced = chapter.name if chapter is not None else None
-        self._cases = {name: exercise.make_cases() for name, exercise in EXERCISES.items()}
+        # the sandbox may not read the instructor's files: a notebook with solutions, the references
+        self.hidden = [path for path in (exercises, chapter.path if chapter else None) if path is not None]
+        self._cases = {name: exercise.make_cases() for name, exercise in self.exercises.items()}
+
+    def _require_known(self, chapter: Chapter) -> None:
+        """Every exercise of ``chapter`` is defined, by the course or the exercises module."""
+        unknown = [name for name in chapter.points if name not in self.exercises]
+        if unknown:
+            where = f"in {self.exercises_file}" if self.exercises_file else "(none beside it, no --exercises)"
+            raise ExercisesError(f"{chapter.path}: its solution cells {', '.join(map(repr, unknown))} name no exercise "
+                                 f"of the course nor of an exercises module {where}; see 'Your own exercise' in "
+                                 "the README")
 
     def settings(self, chapter: str) -> dict[str, Any]:
         """What a row of ``chapter`` is graded with: a row graded otherwise is stale."""
         points = self.course[chapter].points if chapter in self.course else {}
-        return {"timeout": self.limits.timeout, "memory_mb": self.limits.memory // 2**20, "scoring": self.scoring,
-                "points": dict(points), "vitlearn": vitlearn.__version__}
+        settings = {"timeout": self.limits.timeout, "memory_mb": self.limits.memory // 2**20,
+                    "scoring": self.scoring, "points": dict(points), "vitlearn": vitlearn.__version__}
+        if self.exercises_file is not None:  # an edited exercises module grades again
+            settings["exercises"] = sha256(self.exercises_file)[:12]
+        return settings
 
     def grade(self, paths: list[Path], *, done: Mapping[tuple[str, str, str], Submission] | None = None,
               force: bool = False, on_result: Callable[[Submission], None] | None = None) -> list[Submission]:
@@ -195,7 +233,7 @@ class Grader:
         done = done or {}
         workers: Queue[Worker] = Queue()
         for _ in range(self.jobs):
-            workers.put(Worker(self.limits, prewarmed=self.prewarmed))
+            workers.put(Worker(self.limits, prewarmed=self.prewarmed, hidden=self.hidden))
 
         def one(path: Path) -> Submission:
             row, cells = self.identify(path)
@@ -235,7 +273,7 @@ class Grader:
         if chapter in self.course:
             row.chapter = chapter
         else:
-            row.reason = row.reason or "cannot tell which chapter this notebook answers (name it like the chapter)"
+            row.reason = row.reason or unrecognised(cells, self.exercises)
         row.settings = self.settings(row.chapter)
         return row, cells
 
@@ -254,7 +292,7 @@ class Grader:
         in the sandbox and judged; the feedback says where a name it lacks is in the notebook."""
         code = NotebookCode(cells)
         answers = code.answers(list(points))
-        runnable = {name: (answer.code, self._cases[name], EXERCISES[name].grad_args)
+        runnable = {name: (answer.code, self._cases[name], self.exercises[name].grad_args)
                     for name, answer in answers.items() if isinstance(answer, Answer)}
         try:
             runs = worker.run(runnable) if runnable else {}
@@ -295,16 +333,15 @@ class Grader:
             return self._failed(name, max_points, "error", run.unreadable)
         if run.cell_error is not None:
             return self._failed(name, max_points, "error", f"the exercise cell raised {run.cell_error}")
-        exercise = EXERCISES[name]
+        exercise = self.exercises[name]
         cases: list[Case] = self._cases[name]
         result = report(exercise, judge_all(exercise, cases, run.outcomes, source),
                         warning_lines=[w for o in run.outcomes for w in o.warnings])
         return ExerciseGrade(name, result.grade(max_points, self.scoring), max_points,
                              "passed" if result.passed else "failed", result.message, _failure(result))
 
-    @staticmethod
-    def _failed(name: str, max_points: float, status: str, reason: str) -> ExerciseGrade:
-        return ExerciseGrade(name, 0.0, max_points, status, report(EXERCISES[name], [], error=reason).message,
+    def _failed(self, name: str, max_points: float, status: str, reason: str) -> ExerciseGrade:
+        return ExerciseGrade(name, 0.0, max_points, status, report(self.exercises[name], [], error=reason).message,
                              one_line(reason))
 
 
@@ -481,7 +518,8 @@ def row_reason(row: Submission) -> str:
 def grades_csv(rows: list[Submission], policy: Policy) -> str:
     """One line per submission (and, with a roster, per missing one): who, chapter, points per
     exercise, total, max, status, counts, [late,] flags, file time, path, reason."""
-    names = [n for n in EXERCISES if any(g.name == n for row in rows for g in row.exercises)]
+    graded = dict.fromkeys(g.name for row in rows for g in row.exercises)
+    names = [n for n in EXERCISES if n in graded] + [n for n in graded if n not in EXERCISES]  # own ones last
     roster_columns = ["name", "email", "lms_id"] if policy.roster is not None else []
     late_column = ["late"] if policy.due else []
     buffer = io.StringIO()

@@ -7,6 +7,19 @@ Messages number cells from 1, from the top of the notebook, markdown cells inclu
 What the grader runs for an exercise is its solution cell plus what that cell needs from the
 cells above it (see :class:`NotebookCode`): found by reading the code with :mod:`ast`, never by
 running the rest of the notebook.
+
+The assessment release (:func:`assessment_version`) also leaves out every cell that states an
+exercise's answer, marked in the chapter by its cell metadata::
+
+    "vitlearn": {"states_answer": ["prepend_cls"]}    the cell states or nearly states this answer
+    "vitlearn": {"needs_removed": true}               the cell cannot run without a removed cell
+    "vitlearn": {"states_answer": [...], "keep_from": "### Exercise: `prepend_cls`"}
+
+A cell states an answer when it shows it, or a near miss one edit away, as code (a demonstration
+of a wrong answer, explanatory code with the exact lines, a later cell re-implementing it, a
+markdown formula in code), or names the exercise's reference in vitlearn. Prose that explains the
+idea, and the definition an exercise needs, stay. ``keep_from`` (markdown only) keeps the cell's
+lines from the first that begins with it on, e.g. an exercise's statement after the answer.
 """
 
 from __future__ import annotations
@@ -261,16 +274,156 @@ def _grade_id_problems(cells: list[dict[str, Any]]) -> list[str]:
     return problems
 
 
-def release_chapters(paths: list[Path], out: Path, *, force: bool = False) -> list[Path]:
-    """Write the student versions of the notebooks ``paths`` into ``out`` (same file names).
+ASSESSMENT_KEYS = ("states_answer", "needs_removed", "keep_from")
+ASSESSMENT_FEEDBACK = ('from vitlearn import checks\n\n'
+                       'checks.set_feedback("assessment")  # the checks say what is wrong, never how to fix it')
+FALLBACK = re.compile(r"""checks\.solution_or_reference\(\s*(["'])\w+\1\s*,\s*(\w+)\s*\)""")
 
-    Everything is checked before anything is written: every notebook (:func:`release_problems`)
-    and every target, which must not be its own source, nor an existing file unless ``force``.
+
+def assessment_mark(cell: dict[str, Any]) -> dict[str, Any]:
+    """A cell's assessment marks, its ``vitlearn`` metadata ({} when it has none or it is malformed)."""
+    metadata = cell.get("metadata")
+    mark = metadata.get("vitlearn") if isinstance(metadata, dict) else None
+    return mark if isinstance(mark, dict) else {}
+
+
+def assessment_version(notebook: dict[str, Any]) -> dict[str, Any]:
+    """The assessment release: the student version (:func:`student_version`) minus what gives an answer away.
+
+    Each cell marked ``states_answer`` or ``needs_removed`` becomes a markdown note with the same id
+    (a markdown cell keeps its headings, and its lines from ``keep_from`` on);
+    ``checks.solution_or_reference("name", fn)`` becomes ``fn``; and a new code cell after the first
+    one (the imports) switches the checks to assessment feedback. Only :func:`assessment_problems`
+    says whether the marks are sound: release through :func:`release_chapters`.
+    """
+    released = student_version(notebook)
+    cells = [_assessment_cell(cell) for cell in released["cells"]]
+    after_imports = next((i + 1 for i, cell in enumerate(cells) if cell.get("cell_type") == "code"), 0)
+    feedback = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+                "source": ASSESSMENT_FEEDBACK}
+    if any("id" in cell for cell in cells):  # nbformat 4.5 and later
+        feedback["id"] = "assessment-feedback"
+    cells.insert(after_imports, feedback)
+    released["cells"] = cells
+    return released
+
+
+def _assessment_cell(cell: dict[str, Any]) -> dict[str, Any]:
+    """One cell of the student version as the assessment release has it (see :func:`assessment_version`)."""
+    mark = assessment_mark(cell)
+    if mark.get("states_answer") or mark.get("needs_removed"):
+        return {"cell_type": "markdown", **({"id": cell["id"]} if "id" in cell else {}), "metadata": {},
+                "source": _removal_note(cell, mark)}
+    if cell.get("cell_type") == "code":
+        cell["source"] = FALLBACK.sub(r"\2", cell_source(cell))
+    return cell
+
+
+def _removal_note(cell: dict[str, Any], mark: dict[str, Any]) -> str:
+    """What stands in for a removed cell: its headings, the note, and its lines from ``keep_from`` on."""
+    exercises = [f"`{name}`" for name in mark.get("states_answer") or []]
+    why = (f"it shows the answer to {' and '.join(exercises)}" if exercises
+           else "it needs a cell removed above")
+    lines = cell_source(cell).split("\n") if cell.get("cell_type") == "markdown" else []
+    kept = _keep_from(lines, mark.get("keep_from"))
+    parts = ["\n".join(_headings(lines[:kept])), f"*(removed in the assessment version: {why})*",
+             "\n".join(lines[kept:])]
+    return "\n\n".join(part for part in parts if part.strip())
+
+
+def _keep_from(lines: list[str], start: object) -> int:
+    """The index of the first line that begins with ``start`` (``len(lines)`` when none does or no ``start``)."""
+    if not isinstance(start, str) or not start:
+        return len(lines)
+    return next((i for i, line in enumerate(lines) if line.strip().startswith(start)), len(lines))
+
+
+def _headings(lines: list[str]) -> list[str]:
+    """The markdown headings among ``lines`` (``# ...`` to ``###### ...``, outside fenced code)."""
+    headings, fenced = [], False
+    for line in lines:
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        elif not fenced and re.match(r"#{1,6} ", line):
+            headings.append(line)
+    return headings
+
+
+def assessment_problems(name: str, notebook: dict[str, Any]) -> list[str]:
+    """Why the assessment version of ``notebook`` (sound by :func:`release_problems`) must not be
+    released; [] when it may be.
+
+    Every mark is well formed: only :data:`ASSESSMENT_KEYS`, ``states_answer`` a list of the
+    notebook's exercises, ``needs_removed`` true, ``keep_from`` the start of a line of the marked
+    markdown cell; no solution or check cell is marked; and every code cell of the assessment
+    version parses and calls no ``solution_or_reference`` any more.
+    """
+    exercises = {nbgrader(c).get("grade_id") for c in notebook["cells"] if nbgrader(c).get("solution")}
+    problems = []
+    for index, cell in enumerate(notebook["cells"]):
+        problems += [f"{name}: cell {index + 1}: {problem}" for problem in _mark_problems(cell, exercises)]
+    if problems:
+        return problems
+    for index, cell in enumerate(student_version(notebook)["cells"]):
+        cell = _assessment_cell(cell)
+        if cell.get("cell_type") != "code":
+            continue
+        if "solution_or_reference" in cell_source(cell):
+            problems.append(f"{name}: cell {index + 1}: a solution_or_reference call the assessment release cannot "
+                            "rewrite: write it as checks.solution_or_reference(\"exercise\", function)")
+        try:
+            to_python(cell_source(cell))
+        except SyntaxError as exc:
+            problems.append(f"{name}: cell {index + 1}: the assessment cell does not parse: {exc.msg} "
+                            f"(line {exc.lineno})")
+    return problems
+
+
+def _mark_problems(cell: dict[str, Any], exercises: set[str]) -> list[str]:
+    """What is wrong with one cell's assessment marks (its ``vitlearn`` metadata)."""
+    metadata = cell.get("metadata")
+    if not isinstance(metadata, dict) or "vitlearn" not in metadata:
+        return []
+    mark, problems = metadata["vitlearn"], []
+    if not isinstance(mark, dict):
+        return [f"its vitlearn metadata is not a mapping: {mark!r}"]
+    problems += [f"unknown key {key!r} in its vitlearn metadata (known: {', '.join(ASSESSMENT_KEYS)})"
+                 for key in mark if key not in ASSESSMENT_KEYS]
+    answers = mark.get("states_answer", [])
+    if not isinstance(answers, list) or ("states_answer" in mark and not answers):
+        problems.append(f"states_answer must be a non-empty list of exercise names, got {answers!r}")
+    elif unknown := [a for a in answers if not isinstance(a, str) or a not in exercises]:
+        problems.append(f"states_answer names {', '.join(map(repr, unknown))}, not an exercise of this notebook "
+                        f"(its exercises: {', '.join(sorted(exercises)) or 'none'})")
+    if mark.get("needs_removed", True) is not True:
+        problems.append(f"needs_removed must be true when given, got {mark['needs_removed']!r}")
+    if not answers and "needs_removed" not in mark:
+        problems.append("vitlearn metadata without states_answer or needs_removed: nothing says to remove the cell")
+    if nbgrader(cell):
+        problems.append("a cell with nbgrader metadata is marked for removal: solution and check cells must stay")
+    if "keep_from" in mark:
+        start = mark["keep_from"]
+        lines = cell_source(cell).split("\n") if cell.get("cell_type") == "markdown" else []
+        if not lines:
+            problems.append("keep_from in a code cell: only a markdown cell keeps part of itself")
+        elif _keep_from(lines, start) == len(lines):
+            problems.append(f"keep_from {start!r} begins no line of the cell")
+    return problems
+
+
+def release_chapters(paths: list[Path], out: Path, *, force: bool = False, assessment: bool = False) -> list[Path]:
+    """Write the student versions of the notebooks ``paths`` into ``out`` (same file names), or with
+    ``assessment`` their assessment versions (:func:`assessment_version`).
+
+    Everything is checked before anything is written: every notebook (:func:`release_problems`,
+    with ``assessment`` :func:`assessment_problems` too) and every target, which must not be its
+    own source, nor an existing file unless ``force``.
     :class:`ReleaseError` lists every problem; each file is written whole or not at all.
     """
     import nbformat
 
     problems, released = [], {}
+    version = assessment_version if assessment else student_version
     if out.exists() and not out.is_dir():
         problems.append(f"{out}: not a folder")
     for path in paths:
@@ -279,7 +432,11 @@ def release_chapters(paths: list[Path], out: Path, *, force: bool = False) -> li
         except Exception as exc:  # noqa: BLE001 - unreadable or not a notebook, in whatever way
             problems.append(f"{path.name}: not a readable notebook ({type(exc).__name__}: {str(exc)[:200]})")
             continue
-        target, found = out / path.name, release_problems(path.name, notebook) or _schema_problems(path.name, notebook)
+        target = out / path.name
+        found = release_problems(path.name, notebook)
+        if assessment and not found:
+            found = assessment_problems(path.name, notebook)
+        found = found or _schema_problems(path.name, version(notebook))
         if target in released:
             found.append(f"{path.name}: two notebooks to release are named {path.name}")
         elif target.exists() and os.path.samefile(target, path):
@@ -287,7 +444,7 @@ def release_chapters(paths: list[Path], out: Path, *, force: bool = False) -> li
         elif target.exists() and not force:
             found.append(f"{target}: exists already (use --force to replace it)")
         problems += found
-        released[target] = None if found else nbformat.from_dict(student_version(notebook))
+        released[target] = None if found else nbformat.from_dict(version(notebook))
     if problems:
         raise ReleaseError(problems)
     out.mkdir(parents=True, exist_ok=True)
@@ -297,20 +454,21 @@ def release_chapters(paths: list[Path], out: Path, *, force: bool = False) -> li
     return list(released)
 
 
-def _schema_problems(name: str, notebook: dict[str, Any]) -> list[str]:
-    """The student version of ``notebook`` against the nbformat schema: [] or its first error."""
+def _schema_problems(name: str, released: dict[str, Any]) -> list[str]:
+    """The ``released`` version of a notebook against the nbformat schema: [] or its first error."""
     import nbformat
 
     try:
-        nbformat.validate(nbformat.from_dict(student_version(notebook)))
+        nbformat.validate(nbformat.from_dict(released))
     except nbformat.ValidationError as exc:
         return [f"{name}: the student version is not a valid notebook: {str(exc.message)[:200]}"]
     return []
 
 
-def release(chapter: Path, out: Path, *, force: bool = False) -> Path:
-    """Write the student version of ``chapter`` into ``out`` (see :func:`release_chapters`); its path."""
-    return release_chapters([chapter], out, force=force)[0]
+def release(chapter: Path, out: Path, *, force: bool = False, assessment: bool = False) -> Path:
+    """Write the student (or assessment) version of ``chapter`` into ``out`` (see :func:`release_chapters`);
+    its path."""
+    return release_chapters([chapter], out, force=force, assessment=assessment)[0]
 
 
 def _write_atomic(target: Path, text: str) -> None:

@@ -18,6 +18,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,10 +75,11 @@ def sandbox_user() -> tuple[int, int] | None:
 
 class Worker:
     """One sandbox worker process: pre-warmed (imports torch once, forks per submission) or, with
-    ``prewarmed=False``, a fresh interpreter per submission (the baseline it is measured against)."""
+    ``prewarmed=False``, a fresh interpreter per submission (the baseline it is measured against).
+    Its children may not read vitlearn, the chapters, nor the files ``hidden`` names."""
 
-    def __init__(self, limits: Limits, *, prewarmed: bool = True) -> None:
-        self.limits, self.prewarmed = limits, prewarmed
+    def __init__(self, limits: Limits, *, prewarmed: bool = True, hidden: Sequence[Path] = ()) -> None:
+        self.limits, self.prewarmed, self.hidden = limits, prewarmed, [str(path.resolve()) for path in hidden]
         self.process: subprocess.Popen | None = None
         self.user = sandbox_user()
         self.root = Path(tempfile.mkdtemp(prefix="vitlearn-grade-"))  # 0700: children cannot reach siblings
@@ -126,7 +128,7 @@ class Worker:
         return {"dir": str(job_dir), "exercises": specs, "timeout": self.limits.timeout,
                 "memory": self.limits.memory, "nproc": self.limits.nproc,
                 "uid": self.user[0] if self.user else None, "gid": self.user[1] if self.user else None,
-                "blocked": [str(Path(vitlearn.__file__).resolve().parent), str(CHAPTERS_DIR)]}
+                "blocked": [str(Path(vitlearn.__file__).resolve().parent), str(CHAPTERS_DIR), *self.hidden]}
 
     def _read(self, job_dir: Path, name: str, end: dict[str, Any], exercise: tuple) -> Run:
         run = Run(end=str(end.get("end")), seconds=float(end.get("seconds", 0)), code=end.get("code"),

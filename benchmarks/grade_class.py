@@ -27,7 +27,8 @@ from pathlib import Path
 
 from common import machine
 
-from vitlearn.classroom.notebooks import chapters, student_version
+from vitlearn.classroom.notebooks import chapters
+from vitlearn.classroom.release import student_version
 
 HOSTILE = {
     "exit": "import sys\nsys.exit()\n",

@@ -28,7 +28,8 @@ from pathlib import Path
 
 from common import machine
 
-from vitlearn.classroom.notebooks import CHAPTERS_DIR, student_version
+from vitlearn.classroom.notebooks import CHAPTERS_DIR
+from vitlearn.classroom.release import student_version
 from vitlearn.cli import main as vitlearn
 
 CHAPTER = CHAPTERS_DIR / "02_conv2d_equivalence.ipynb"

@@ -20,7 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from vitlearn.classroom.notebooks import CHAPTERS_DIR, STUB, NotebookCode, to_python
+from vitlearn.classroom.answers import NotebookCode, to_python
+from vitlearn.classroom.notebooks import CHAPTERS_DIR
+from vitlearn.classroom.release import STUB
 
 CHAPTER = CHAPTERS_DIR / "02_conv2d_equivalence.ipynb"
 EXERCISES = ("weight_to_kernel", "image2emb_conv")

@@ -22,14 +22,8 @@ from IPython.core.inputtransformer2 import TransformerManager
 from nbclient import NotebookClient
 
 from vitlearn.checks import EXERCISES, feedback, set_feedback
-from vitlearn.classroom.notebooks import (
-    CHAPTERS_DIR,
-    ReleaseError,
-    assessment_mark,
-    chapters,
-    release_chapters,
-    student_version,
-)
+from vitlearn.classroom.notebooks import CHAPTERS_DIR, chapters
+from vitlearn.classroom.release import ReleaseError, assessment_mark, release_chapters, student_version
 from vitlearn.cli import main
 
 CHAPTERS = chapters()

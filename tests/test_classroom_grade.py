@@ -17,7 +17,8 @@ import pytest
 
 import vitlearn
 from vitlearn.classroom.grader import student_id
-from vitlearn.classroom.notebooks import CHAPTERS_DIR, STUB
+from vitlearn.classroom.notebooks import CHAPTERS_DIR
+from vitlearn.classroom.release import STUB
 
 CHAPTER = CHAPTERS_DIR / "02_conv2d_equivalence.ipynb"
 TARGET = "weight_to_kernel"  # the exercise hostile cells replace (1 point); image2emb_conv (2 points) stays honest

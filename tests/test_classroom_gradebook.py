@@ -18,8 +18,10 @@ import pytest
 import torch
 
 from vitlearn.checks import EXERCISES
-from vitlearn.classroom.grader import ExerciseGrade, Policy, Submission, report_name, resolve, student_id
-from vitlearn.classroom.notebooks import CHAPTERS_DIR, STUB
+from vitlearn.classroom.gradebook import ExerciseGrade, Policy, Submission, report_name, resolve
+from vitlearn.classroom.grader import student_id
+from vitlearn.classroom.notebooks import CHAPTERS_DIR
+from vitlearn.classroom.release import STUB
 from vitlearn.cli import main
 
 CHAPTER = CHAPTERS_DIR / "02_conv2d_equivalence.ipynb"

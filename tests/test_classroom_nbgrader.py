@@ -15,7 +15,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from vitlearn.classroom.notebooks import CHAPTERS_DIR, chapters, release
+from vitlearn.classroom.notebooks import CHAPTERS_DIR, chapters
+from vitlearn.classroom.release import release
 
 CHAPTER = "02_conv2d_equivalence"
 

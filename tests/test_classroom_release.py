@@ -6,7 +6,8 @@ import re
 import nbformat
 import pytest
 
-from vitlearn.classroom.notebooks import CHAPTERS_DIR, STUB, chapters, student_version
+from vitlearn.classroom.notebooks import CHAPTERS_DIR, chapters
+from vitlearn.classroom.release import STUB, student_version
 from vitlearn.cli import main
 
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")

@@ -17,7 +17,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from vitlearn.classroom.notebooks import CHAPTERS_DIR, chapter_paths, release_chapters
+from vitlearn.classroom.notebooks import CHAPTERS_DIR, chapter_paths
+from vitlearn.classroom.release import release_chapters
 from vitlearn.cli import main
 
 CHAPTERS = [path.stem for path in chapter_paths()]

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # imported lazily where used: they import torch
     from datetime import datetime
 
-    from vitlearn.classroom.grader import Gradebook, Grader, Policy
+    from vitlearn.classroom.gradebook import Gradebook, Policy
+    from vitlearn.classroom.grader import Grader
     from vitlearn.classroom.notebooks import Chapter
 
 
@@ -69,7 +70,8 @@ def _sandbox_options(parser: argparse.ArgumentParser) -> None:
 def _release(args: argparse.Namespace) -> int:
     """Every chapter is checked, and every target, before any file is written; exit 1 and write
     nothing when something is wrong, 2 for a chapter that does not exist."""
-    from vitlearn.classroom.notebooks import ReleaseError, chapter_paths, find_chapter, release_chapters
+    from vitlearn.classroom.notebooks import chapter_paths, find_chapter
+    from vitlearn.classroom.release import ReleaseError, release_chapters
 
     try:
         paths = [find_chapter(key) for key in args.chapters] or chapter_paths()
@@ -160,7 +162,7 @@ def _grader(args: argparse.Namespace, jobs: int = 1, prewarmed: bool = True) -> 
 
 
 def _check(args: argparse.Namespace) -> int:
-    from vitlearn.classroom.grader import feedback
+    from vitlearn.classroom.gradebook import feedback
 
     try:
         grader = _grader(args)
@@ -174,7 +176,7 @@ def _check(args: argparse.Namespace) -> int:
 def _grade(args: argparse.Namespace) -> int:
     import threading
 
-    from vitlearn.classroom.grader import GradebookError, Policy, add, load_gradebook, read_roster, write_reports
+    from vitlearn.classroom.gradebook import GradebookError, Policy, add, load_gradebook, read_roster, write_reports
 
     try:
         grader = _grader(args, args.jobs, not args.fresh_interpreter)
@@ -232,7 +234,7 @@ def _change(old: dict[str, object], new: dict[str, object]) -> str:
 
 def _notes(grader: Grader, book: Gradebook, batch: set[tuple[str, str, str]], policy: Policy) -> list[str]:
     """What the instructor should know about rows outside this batch: stale settings, the roster."""
-    from vitlearn.classroom.grader import missing
+    from vitlearn.classroom.gradebook import missing
 
     rows = list(book.values())
     notes = []

@@ -96,12 +96,17 @@ def release_problems(name: str, notebook: dict[str, Any]) -> list[str]:
     if not problems:
         for index, cell in enumerate(student_version(notebook)["cells"]):
             if cell.get("cell_type") == "code":
-                try:
-                    to_python(cell_source(cell))
-                except SyntaxError as exc:
-                    problems.append(f"{name}: cell {index + 1}: the released cell does not parse: "
-                                    f"{exc.msg} (line {exc.lineno})")
+                problems += _parse_problems(name, index, cell, "released")
     return problems
+
+
+def _parse_problems(name: str, index: int, cell: dict[str, Any], version: str) -> list[str]:
+    """[] when the released code cell parses (magics allowed), else one line naming it."""
+    try:
+        to_python(cell_source(cell))
+    except SyntaxError as exc:
+        return [f"{name}: cell {index + 1}: the {version} cell does not parse: {exc.msg} (line {exc.lineno})"]
+    return []
 
 
 def _cell_problems(cell: dict[str, Any]) -> list[str]:
@@ -301,11 +306,7 @@ def assessment_problems(name: str, notebook: dict[str, Any]) -> list[str]:
         if "solution_or_reference" in cell_source(cell):
             problems.append(f"{name}: cell {index + 1}: a solution_or_reference call the assessment release cannot "
                             "rewrite: write it as checks.solution_or_reference(\"exercise\", function)")
-        try:
-            to_python(cell_source(cell))
-        except SyntaxError as exc:
-            problems.append(f"{name}: cell {index + 1}: the assessment cell does not parse: {exc.msg} "
-                            f"(line {exc.lineno})")
+        problems += _parse_problems(name, index, cell, "assessment")
     return problems
 
 

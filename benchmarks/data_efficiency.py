@@ -14,15 +14,11 @@ min and max over the seeds, and each seed's count of correct images; then the ma
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch
 
-import torch  # noqa: E402
-
-from common import machine  # noqa: E402
+from vitlearn.measure import machine
 
 
 def main() -> None:

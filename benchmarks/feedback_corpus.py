@@ -11,8 +11,6 @@ answers whose feedback misses the fix or misleads, with their Problem/Hint lines
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -20,11 +18,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-import torch  # noqa: E402
-from common import machine  # noqa: E402
-
 import learner_corpus as corpus  # noqa: E402
 from vitlearn.checks import EXERCISES  # noqa: E402
+from vitlearn.measure import machine  # noqa: E402
 
 
 def main() -> None:
@@ -32,8 +28,6 @@ def main() -> None:
     parser.add_argument("--details", action="store_true", help="list the misses and misleading hints")
     args = parser.parse_args()
     print(machine())
-    print(f"Python {platform.python_version()}, torch {torch.__version__}, "
-          f"processor {platform.processor() or platform.machine()!r}, {os.cpu_count()} CPUs")
     start = time.perf_counter()
     rows = {name: dict(wrong=0, named=0, misleading=0, accepted=0, right=0, right_ok=0) for name in EXERCISES}
     details = []

@@ -25,10 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import machine
-
 from vitlearn.classroom.notebooks import chapters
 from vitlearn.classroom.release import student_version
+from vitlearn.measure import machine
 
 HOSTILE = {
     "exit": "import sys\nsys.exit()\n",

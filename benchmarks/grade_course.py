@@ -26,11 +26,10 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from common import machine
-
 from vitlearn.classroom.notebooks import CHAPTERS_DIR
 from vitlearn.classroom.release import student_version
 from vitlearn.cli import main as vitlearn
+from vitlearn.measure import machine
 
 CHAPTER = CHAPTERS_DIR / "02_conv2d_equivalence.ipynb"
 DUE = datetime(2026, 12, 24, 23, 59)

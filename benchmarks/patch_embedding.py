@@ -9,9 +9,9 @@ nn.Conv2d: the same numbers (checked here), different memory traffic. Forward on
 from __future__ import annotations
 
 import torch
-from common import interleaved_medians, machine
 
 from vitlearn import patches
+from vitlearn.measure import interleaved_medians, machine
 
 
 def main() -> None:

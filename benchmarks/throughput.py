@@ -11,16 +11,12 @@ architecture and the same weights (copied with ``ViT.from_hf``), dropout off. Ru
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import warnings
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch
+import torch.nn.functional as F
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
-from common import interleaved_medians, machine  # noqa: E402
+from vitlearn.measure import interleaved_medians, machine
 
 CONFIGS = {
     # name: (architecture, batch size)

@@ -2,7 +2,7 @@
 
 The fixed stratified 80/20 split of ``vitlearn.data.digits()`` (360 test images). First
 scikit-learn's ``SVC(gamma=0.001)`` and ``LogisticRegression`` on the raw pixels, then each of
-``vitlearn.train.DIGITS_MODELS`` (the pure ViT, and the hybrid whose patches come from a 3x3
+``vitlearn.model.DIGITS_MODELS`` (the pure ViT, and the hybrid whose patches come from a 3x3
 convolution) with the default recipe (``digits_recipe``) for each budget and seed; a table of
 mean and min test accuracy over the seeds, and the machine.
 
@@ -15,15 +15,11 @@ mean and min test accuracy over the seeds, and the machine.
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch
 
-import torch  # noqa: E402
-
-from common import machine  # noqa: E402
+from vitlearn.measure import machine
 
 
 def anchors(split) -> dict[str, tuple[float, float]]:
@@ -54,8 +50,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     from vitlearn.data import digits
-    from vitlearn.model import ViT
-    from vitlearn.train import DIGITS_MODELS, digits_recipe, train
+    from vitlearn.model import DIGITS_MODELS, ViT
+    from vitlearn.train import digits_recipe, train
 
     split = digits()
     print(machine())
@@ -68,13 +64,13 @@ def main() -> None:
           f"label smoothing {recipe.label_smoothing:g}, EMA {recipe.ema:g}, shift {recipe.shift}", flush=True)
     for name in args.models:
         architecture = DIGITS_MODELS[name]
-        stem = f" stem {architecture['stem_channels']}" if architecture.get("stem_channels") else ""
-        label = f"ViT {name}: p{architecture['patch_size']} d{architecture['dim']} L{architecture['depth']}{stem}"
+        stem = f" stem {architecture.stem_channels}" if architecture.stem_channels else ""
+        label = f"ViT {name}: p{architecture.patch_size} d{architecture.dim} L{architecture.depth}{stem}"
         for budget in args.budgets:
             accuracies, epochs = [], []
             for seed in args.seeds:
                 torch.manual_seed(seed)
-                model = ViT(**architecture)
+                model = ViT(architecture)
                 history = train(model, split.train_images, split.train_labels,
                                 digits_recipe(budget=budget, seed=seed, device=args.device),
                                 test=(split.test_images, split.test_labels))

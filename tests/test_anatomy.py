@@ -88,7 +88,7 @@ def test_encoder_decoder_equals_nn_transformer():
     encoder.load_into_torch(model.encoder, theirs.encoder)
     for block, layer in zip(model.decoder, theirs.decoder.layers, strict=True):
         anatomy.load_into_torch(block, layer)
-    encoder.copy_weights([(theirs.decoder.norm, model.norm)])
+    encoder.copy_weights([(model.norm, theirs.decoder.norm)])
     source, target = torch.randint(0, 11, (2, 7)), torch.randint(0, 13, (2, 4))  # S=7, T=4
     with torch.no_grad():
         body = theirs(model.source_embed(source), model.target_embed(target), tgt_mask=_float_causal(4),

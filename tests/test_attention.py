@@ -139,7 +139,7 @@ def test_gradients_reach_every_projection():
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in ours.parameters())
 
 
-def test_one_wide_heads_of_the_seed_post_have_rank_one_scores():
+def test_one_wide_heads_of_the_blog_post_have_rank_one_scores():
     """Seed erratum 7: nhead=8 with width 8 leaves each head 1 feature wide."""
     q, k, _ = _qkv(1, 8, 5, 5, 1)
     scores = (q @ k.transpose(-2, -1))[0]  # (h, T, T)

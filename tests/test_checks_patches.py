@@ -6,8 +6,8 @@ import torch.nn.functional as F
 from einops import rearrange
 
 from vitlearn import checks
-from vitlearn.checks.patches import EXERCISES
 from vitlearn.checks.core import as_plain_tensor
+from vitlearn.checks.patches import EXERCISES
 
 # ---- correct alternatives: each must be accepted ----------------------------------------------------
 

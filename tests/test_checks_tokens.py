@@ -23,7 +23,7 @@ def cls_repeat(patch_embedding, cls_token):
     return torch.cat([cls_token[None].repeat(patch_embedding.shape[0], 1, 1), patch_embedding], dim=1)
 
 
-def cls_tile_seed_fixed(patch_embedding, cls_token):  # seed erratum 3, fixed with tile
+def cls_tile_seed_fixed(patch_embedding, cls_token):  # the blog post's torch.cat([[bs, cls], x]), fixed with tile
     return torch.cat([torch.tile(cls_token, [patch_embedding.shape[0], 1, 1]), patch_embedding], dim=1)
 
 
@@ -124,11 +124,11 @@ def test_hints_name_the_classic_mistakes():
     assert "shrinks" in hints["interpolate_position_embedding", "antialias"]
 
 
-def test_the_seed_posts_lines_get_their_errata(capsys):
-    def prepend_cls(patch_embedding, cls_token):  # seed erratum 3, as written
+def test_the_blog_posts_lines_get_their_errata(capsys):
+    def prepend_cls(patch_embedding, cls_token):  # the blog post's line, as written: a nested list
         return torch.cat([[patch_embedding.shape[0], cls_token], patch_embedding], dim=1)
 
-    def add_position_embedding(token_embedding, position_table):  # seed erratum 5, as written
+    def add_position_embedding(token_embedding, position_table):  # the blog post's in-place +=, as written
         token_embedding += position_table[: token_embedding.shape[1]]
         return token_embedding
 

@@ -9,6 +9,7 @@ there: an answer that reads a variable computed in another cell, and one that ca
 reference. Both lose the exercise, with feedback saying where the name comes from.
 """
 
+import importlib
 import json
 import os
 import shutil
@@ -170,7 +171,8 @@ def shell(tmp_path_factory):
     from IPython.core.interactiveshell import InteractiveShell
     from traitlets.config import Config
 
-    import vitlearn.checks, vitlearn.data, vitlearn.patches, vitlearn.viz  # noqa: E401, F401 - once, not per notebook
+    for module in ("vitlearn.checks", "vitlearn.data", "vitlearn.patches", "vitlearn.viz"):
+        importlib.import_module(module)  # once here, not in every notebook the shell runs
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("IPYTHONDIR", str(tmp_path_factory.mktemp("ipython")))

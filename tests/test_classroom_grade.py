@@ -270,10 +270,10 @@ def test_an_interrupted_run_keeps_what_it_graded_and_a_rerun_finishes(tmp_path):
     grading.kill()
     grading.wait()
     for _ in range(50):  # the worker notices its grader is gone and stops the running child at once
-        if not processes(b"_zygote.py"):
+        if not processes(b"sandbox_worker.py"):
             break
         time.sleep(0.1)
-    assert processes(b"_zygote.py") == []
+    assert processes(b"sandbox_worker.py") == []
     saved = json.loads((out / "grades.json").read_text())["submissions"]
     assert [row["id"] for row in saved] == ["alice"]
     paths[1].write_text(json.dumps(with_cell(solution, TARGET, "import time\ntime.sleep(0.1)\n")))  # slow no more

@@ -49,7 +49,7 @@ def test_encoder_equals_pytorchs_transformer_encoder(explicit):
 
 
 def test_post_norm_layer_computes_something_else():
-    """Chapter 05: the seed post's layer defaults to post-norm; ViT normalises before each branch."""
+    """Chapter 05: the blog post's layer is post-norm (PyTorch's default); ViT normalises before each branch."""
     torch.manual_seed(0)
     ours = _randomise(EncoderBlock(DIM, HEADS, MLP_DIM, EPS))
     post_norm = _torch_layer(norm_first=False).eval()

@@ -56,7 +56,7 @@ def test_mean_attention_distance_against_loops():
     attentions = _random_attention(layers=2, tokens=1 + 6)
     centres = [(i * patch, j * patch) for i in range(2) for j in range(3)]
     expected = np.zeros((2, 2))
-    for l, layer in enumerate(attentions):
+    for depth, layer in enumerate(attentions):
         for h in range(2):
             total = 0.0
             for b in range(2):
@@ -65,7 +65,7 @@ def test_mean_attention_distance_against_loops():
                     w = w / w.sum()
                     total += sum(w[k] * np.hypot(centres[q][0] - centres[k][0], centres[q][1] - centres[k][1])
                                  for k in range(6))
-            expected[l, h] = total / (2 * 6)
+            expected[depth, h] = total / (2 * 6)
     np.testing.assert_allclose(interpret.mean_attention_distance(attentions, grid, patch).numpy(), expected,
                                atol=1e-12)
 

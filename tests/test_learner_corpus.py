@@ -12,10 +12,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import learner_corpus as corpus  # noqa: E402
-
-from vitlearn.checks import EXERCISES  # noqa: E402
-from vitlearn.checks.core import CheckResult  # noqa: E402
+import learner_corpus as corpus
+from vitlearn.checks import EXERCISES
+from vitlearn.checks.core import CheckResult
 
 NAMED_FIX_RATE = 0.90
 

@@ -1,10 +1,20 @@
 """The assembled ViT: behaviour a user notices, and equality with Hugging Face's ViT."""
 
+from dataclasses import asdict, replace
+
 import pytest
 import torch
 import torch.nn.functional as F
 
-from vitlearn.model import ViT, _state_dict_from_hf, classification_loss, cls_token_output
+from vitlearn.model import (
+    DIGITS_HYBRID,
+    DIGITS_MODEL,
+    ViT,
+    ViTConfig,
+    _state_dict_from_hf,
+    classification_loss,
+    cls_token_output,
+)
 
 
 def _images(batch=4, size=32, channels=3, seed=0):
@@ -35,7 +45,10 @@ def test_classification_loss_matches_the_formula():
     (lambda: classification_loss(torch.zeros(4, 3), torch.zeros(4)), TypeError, "int64"),
     (lambda: classification_loss(torch.zeros(4, 3), torch.zeros(5, dtype=torch.long)), ValueError, "(4,)"),
     (lambda: classification_loss(torch.zeros(2, 3), torch.tensor([0, 3])), ValueError, "[0, 3)"),
-    (lambda: ViT(image_size=30, patch_size=4), ValueError, "divisible by patch_size 4"),
+    (lambda: ViT(image_size=30, patch_size=4), ValueError, "divisible by the patch size 4"),
+    (lambda: ViT(patch_size=0), ValueError, "patch_size must be a positive int, got 0"),
+    (lambda: ViT(image_size=(8, 0)), ValueError, "image_size width must be a positive int"),
+    (lambda: ViT(depht=2), TypeError, "depht"),
     (lambda: ViT(dim=30, num_heads=4), ValueError, "divisible"),
     (lambda: ViT(pool="max"), ValueError, "'cls' or 'mean'"),
     (lambda: ViT()(_images(size=30)), ValueError, "divisible by the patch size 4"),
@@ -55,7 +68,7 @@ def test_forward_gives_logits_and_different_images_get_different_logits(pool, po
     model = ViT(image_size=32, patch_size=8, num_classes=7, dim=32, depth=2, num_heads=4, pool=pool, pos=pos)
     logits = model(_images())
     assert logits.shape == (4, 7)
-    assert (logits[0] - logits[1]).abs().max() > 1e-4  # seed erratum 6 gave every image the same logits
+    assert (logits[0] - logits[1]).abs().max() > 1e-4  # without batch_first, the blog post's encoder gave every image the same logits
 
 
 def test_images_in_a_batch_do_not_affect_each_other():
@@ -100,6 +113,17 @@ def test_config_rebuilds_the_same_architecture():
     clone.load_state_dict(model.state_dict())
     images = torch.randn(2, 3, 16, 24)
     torch.testing.assert_close(clone.eval()(images), model.eval()(images))
+
+
+def test_a_config_is_built_once_and_reads_like_its_keyword_arguments():
+    config = ViTConfig(image_size=8, patch_size=4, in_channels=1, dim=32, depth=1, num_heads=2)
+    assert config.image_size == (8, 8) and config.grid == (2, 2) and config["dim"] == 32
+    assert dict(config) == asdict(config) and ViTConfig(**asdict(config)) == config  # what a checkpoint stores
+    assert ViT(config).config == ViT(**config).config == config
+    assert ViT(config, depth=2).config == replace(config, depth=2) and config.depth == 1  # the preset is unchanged
+    assert DIGITS_HYBRID == replace(DIGITS_MODEL, stem_channels=32) and {**DIGITS_MODEL, "patch_size": 2}["dim"] == 64
+    with pytest.raises(AttributeError):
+        config.dim = 64  # frozen: a shared preset cannot be changed by accident
 
 
 

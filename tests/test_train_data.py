@@ -5,7 +5,7 @@ import torch
 
 from vitlearn.data import digits, stratified_subset
 from vitlearn.model import ViT
-from vitlearn.train import TrainConfig, evaluate, learning_rate, train
+from vitlearn.train import TrainConfig, evaluate, learning_rate_by_step, train
 
 
 def test_digits_split_is_fixed_stratified_and_scaled():
@@ -19,7 +19,7 @@ def test_digits_split_is_fixed_stratified_and_scaled():
 
 
 def test_learning_rate_warms_up_then_decays_to_zero():
-    rates = [learning_rate(step, 100, 1.0, 0.1) for step in range(100)]
+    rates = [learning_rate_by_step(step, 100, 1.0, 0.1) for step in range(100)]
     assert rates[0] == pytest.approx(0.1) and rates[9] == pytest.approx(1.0)
     assert all(a >= b for a, b in zip(rates[9:], rates[10:])) and rates[-1] < 0.01
 

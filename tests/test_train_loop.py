@@ -9,8 +9,18 @@ import torch
 
 from vitlearn.data import TensorLoader, digits, random_shift, translate
 from vitlearn.model import ViT
-from vitlearn.train import (History, TrainConfig, evaluate, learning_rate_at, load_checkpoint, predict,
-                            read_checkpoint, resolve_device, save_checkpoint, train)
+from vitlearn.train import (
+    History,
+    TrainConfig,
+    evaluate,
+    learning_rate_by_clock,
+    load_checkpoint,
+    predict,
+    read_checkpoint,
+    resolve_device,
+    save_checkpoint,
+    train,
+)
 
 
 def _model(seed=0, **changes):
@@ -24,7 +34,7 @@ def split():
 
 
 def test_time_schedule_warms_up_then_decays_to_zero():
-    rates = [learning_rate_at(p / 100, 1.0, 0.1) for p in range(101)]
+    rates = [learning_rate_by_clock(p / 100, 1.0, 0.1) for p in range(101)]
     assert rates[5] == pytest.approx(0.5) and rates[10] == pytest.approx(1.0) and rates[100] == pytest.approx(0)
     assert all(a >= b for a, b in zip(rates[10:], rates[11:]))
 
@@ -148,6 +158,10 @@ def test_checkpoint_round_trip(split, tmp_path):
     assert loaded.checkpoint_metadata["history"]["test_accuracy"] == history.test_accuracy
     json.dumps(loaded.checkpoint_metadata)  # plain values only
     assert read_checkpoint(path)["config"]["image_size"] == (8, 8)
+    old = read_checkpoint(path)
+    old["config"] = {**old["config"], "mlp_dim": 4 * model.config.dim}  # as checkpoints before ViTConfig stored it
+    torch.save(old, tmp_path / "old.pt")
+    assert torch.equal(predict(load_checkpoint(tmp_path / "old.pt"), split.test_images), predict(model, split.test_images))
     torch.save({"something": 1}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a vitlearn checkpoint"):
         load_checkpoint(tmp_path / "other.pt")

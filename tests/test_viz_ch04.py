@@ -5,13 +5,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
 
-from vitlearn import patches, viz  # noqa: E402
-from vitlearn.data import sample_image  # noqa: E402
+from vitlearn import patches, viz
+from vitlearn.data import sample_image
 
 
 def test_shuffled_patches_shows_the_image_and_the_same_patches_reordered():

@@ -21,6 +21,17 @@ def require_tensor(value: object, name: str, ndim: int, layout: str) -> torch.Te
     return value
 
 
+def require_tokens(value: object, dim: int, name: str = "x", length: str = "T") -> torch.Tensor:
+    """Return ``value`` if it is a ``(B, length, dim)`` floating-point token tensor, else raise.
+
+    ``length`` names the sequence dim for the message: ``"T"`` for queries, ``"S"`` for a memory.
+    """
+    value = require_tensor(value, name, 3, f"(B, {length}, D)")
+    if value.shape[-1] != dim:
+        raise ValueError(f"{name} must have shape (B, {length}, D) = (B, {length}, {dim}), got {tuple(value.shape)}")
+    return value
+
+
 def require_positive_int(value: object, name: str) -> int:
     """Return ``value`` if it is a positive int (bools excluded), else raise."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:

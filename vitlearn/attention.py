@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vitlearn._validate import require_positive_int, require_same_dtype_device, require_tensor
+from vitlearn._validate import require_positive_int, require_same_dtype_device, require_tensor, require_tokens
 
 
 def _check_mask(mask: object, shape: tuple[int, ...]) -> None:
@@ -118,14 +118,6 @@ def causal_mask(length: int, device: torch.device | str | None = None) -> torch.
     return torch.ones(length, length, dtype=torch.bool, device=device).tril()  # (T, T)
 
 
-def _check_tokens(x: object, dim: int, name: str = "x", length: str = "T") -> torch.Tensor:
-    """Return ``x`` if it is a ``(B, length, dim)`` floating-point tensor, else raise."""
-    x = require_tensor(x, name, 3, f"(B, {length}, D)")
-    if x.shape[-1] != dim:
-        raise ValueError(f"{name} must have shape (B, {length}, D) = (B, {length}, {dim}), got {tuple(x.shape)}")
-    return x
-
-
 class MultiHeadAttention(nn.Module):
     """Multi-head attention: the queries come from ``x``, the keys and values from ``memory``.
 
@@ -155,10 +147,10 @@ class MultiHeadAttention(nn.Module):
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """x ``(B, T, D)``, memory ``(B, S, D)`` (None: ``x``), boolean mask broadcastable to
         ``(B, h, T, S)`` -> ``(B, T, D)``, or ``((B, T, D), weights (B, h, T, S))`` with ``return_attention=True``."""
-        x = _check_tokens(x, self.dim)
+        x = require_tokens(x, self.dim)
         if memory is None:
             memory = x
-        memory = _check_tokens(memory, self.dim, "memory", "S")
+        memory = require_tokens(memory, self.dim, "memory", "S")
         require_same_dtype_device(x, "x", memory, "memory")
         b, t, _ = x.shape
         if memory.shape[0] != b:

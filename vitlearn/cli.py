@@ -1,5 +1,6 @@
 """The ``vitlearn`` command.
 
+    vitlearn chapters --out DIR   copy the book into a folder of yours; vitlearn lab [DIR] opens it (vitlearn/book.py)
     vitlearn exercises            list the exercises, their signatures and mistake catalogues
     vitlearn figures --out DIR    render the course figures headless (vitlearn/figures.py)
 """
@@ -22,7 +23,8 @@ def _exercises(args: argparse.Namespace) -> int:
 # Modules that add their own subcommands: each has ``register(commands)``, which adds a subparser
 # with ``set_defaults(run=...)``; ``run(args) -> int`` is the exit status. Imports stay lazy so that
 # ``vitlearn --help`` does not pay for torch.
-COMMAND_MODULES: tuple[str, ...] = ("vitlearn.classroom.commands", "vitlearn.train_command", "vitlearn.figures")
+COMMAND_MODULES: tuple[str, ...] = ("vitlearn.book", "vitlearn.classroom.commands", "vitlearn.train_command",
+                                    "vitlearn.figures")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,9 +36,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Packages outside the core that a command imports when it runs, and the extra that brings each (pyproject.toml)
+EXTRAS: dict[str, str] = {"nbformat": "classroom", "IPython": "classroom", "nbclient": "notebooks",
+                          "jupyterlab": "notebooks", "ipykernel": "notebooks"}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except ModuleNotFoundError as exc:  # an extra not installed: say which, not a traceback
+        extra = EXTRAS.get((exc.name or "").partition(".")[0])
+        if extra is None:
+            raise
+        print(f"vitlearn {args.command}: needs {exc.name}, which is not installed here: "
+              f'pip install "vitlearn[{extra}]"', file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

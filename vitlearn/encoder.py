@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from vitlearn import attention
-from vitlearn.attention import MultiHeadSelfAttention, _check_tokens
+from vitlearn._validate import require_tokens
+from vitlearn.attention import MultiHeadSelfAttention
 
 
 class MLP(nn.Module):
@@ -45,7 +46,7 @@ class EncoderBlock(nn.Module):
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """x ``(B, T, D)``, optional boolean attention mask (True = may attend, e.g. causal ``(T, T)``)
         -> ``(B, T, D)``, or ``((B, T, D), weights (B, h, T, T))``."""
-        x = _check_tokens(x, self.attn.dim)
+        x = require_tokens(x, self.attn.dim)
         if return_attention:
             attended, weights = self.attn(self.norm1(x), mask, return_attention=True)  # (B, T, D), (B, h, T, T)
         else:
@@ -91,18 +92,19 @@ def load_into_torch(ours: EncoderBlock | Encoder, theirs: nn.TransformerEncoderL
     if isinstance(ours, Encoder):
         for block, layer in zip(ours.blocks, theirs.layers, strict=True):
             load_into_torch(block, layer)
-        pairs = [(theirs.norm, ours.norm)]
+        pairs = [(ours.norm, theirs.norm)]
     else:
         attention.load_into_torch(ours.attn, theirs.self_attn)
-        pairs = [(theirs.linear1, ours.mlp.fc1), (theirs.linear2, ours.mlp.fc2),
-                 (theirs.norm1, ours.norm1), (theirs.norm2, ours.norm2)]
+        pairs = [(ours.mlp.fc1, theirs.linear1), (ours.mlp.fc2, theirs.linear2),
+                 (ours.norm1, theirs.norm1), (ours.norm2, theirs.norm2)]
     copy_weights(pairs)
     return theirs
 
 
 @torch.no_grad()
 def copy_weights(pairs: list[tuple[nn.Module, nn.Module]]) -> None:
-    """For each ``(theirs, ours)`` pair of ``nn.Linear`` or ``nn.LayerNorm``: copy our weight and bias into theirs."""
-    for their_module, our_module in pairs:
+    """For each ``(ours, theirs)`` pair of ``nn.Linear`` or ``nn.LayerNorm``: copy our weight and bias
+    into theirs (the order of :func:`load_into_torch`'s arguments)."""
+    for our_module, their_module in pairs:
         their_module.weight.copy_(our_module.weight)
         their_module.bias.copy_(our_module.bias)

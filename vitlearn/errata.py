@@ -1,4 +1,5 @@
-"""Showing the seed post's errata: run the broken line, print the error it raises, keep going."""
+"""Showing the blog post's errata (the post the course follows, see ``vitlearn``): run the broken line,
+print the error it raises, keep going."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ def shows_error() -> Iterator[None]:
     """
     try:
         yield
-    except Exception as exc:  # the point is to display it
+    except Exception as exc:  # noqa: BLE001 - the point is to display it
         print(f"❌ {type(exc).__name__}: {exc}")
     else:
         print("✅ no error")

@@ -10,13 +10,15 @@ images (B, C, H, W)
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vitlearn._validate import require_positive_int, require_tensor
+from vitlearn._validate import require_divisible, require_positive_int, require_tensor
 from vitlearn.encoder import Encoder
 from vitlearn.patches import image2emb_conv
 from vitlearn.tokens import (
@@ -49,20 +51,71 @@ def classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Ten
     return F.cross_entropy(logits, labels)  # () mean over the batch
 
 
-def _pair(size: int | tuple[int, int], name: str) -> tuple[int, int]:
-    height, width = (size, size) if isinstance(size, int) else tuple(size)
-    return require_positive_int(height, f"{name} height"), require_positive_int(width, f"{name} width")
-
-
 def _conv_stem(in_channels: int, channels: int) -> nn.Module:
     """The hybrid's stem: ``(B, C, H, W)`` -> ``(B, channels, H, W)``, a 3x3 convolution and a GELU.
     Each feature already sees a pixel's 3x3 neighbourhood: the locality a pure ViT must learn."""
     return nn.Sequential(nn.Conv2d(in_channels, channels, kernel_size=3, padding=1), nn.GELU())
 
 
+@dataclass(frozen=True, kw_only=True)
+class ViTConfig(Mapping):
+    """What a :class:`ViT` is built from; a checkpoint stores it as ``asdict(config)``.
+
+    It also reads as the keyword arguments it stands for: ``ViT(**config)``, ``config["dim"]``
+    and ``{**config, "patch_size": 2}`` work like a dict's. Checked when made: a bad value is a
+    ``ValueError`` naming it.
+    """
+
+    image_size: int | tuple[int, int] = 32  # H and W of the images trained on; one int: square (stored as (H, W))
+    patch_size: int = 4  # P: each patch is P x P pixels; H and W must be divisible by P
+    in_channels: int = 3  # C: 3 for RGB, 1 for greyscale
+    num_classes: int = 10  # K: the logits' width
+    dim: int = 64  # D: every token's width
+    depth: int = 4  # encoder blocks
+    num_heads: int = 4  # h: attention heads per block, each D / h wide
+    mlp_dim: int | None = None  # the MLP's hidden width; None: 4 * dim (ViT-B's ratio)
+    pool: str = "cls"  # "cls": classify from a prepended CLS token; "mean": from the patch tokens' mean
+    pos: str = "learned"  # "learned": a trained position table; "sincos": the fixed 2-D sine-cosine one
+    eps: float = 1e-6  # the LayerNorms' epsilon
+    stem_channels: int = 0  # > 0: the hybrid, a 3x3 convolution with that many channels before the patches
+
+    def __post_init__(self) -> None:
+        if self.pool not in ("cls", "mean") or self.pos not in ("learned", "sincos"):
+            raise ValueError(f"pool must be 'cls' or 'mean' and pos 'learned' or 'sincos', got {self.pool!r}, "
+                             f"{self.pos!r}")
+        size = (self.image_size, self.image_size) if isinstance(self.image_size, int) else tuple(self.image_size)
+        height, width = (require_positive_int(n, f"image_size {name}") for n, name in zip(size, ("height", "width")))
+        require_divisible(height, width, require_positive_int(self.patch_size, "patch_size"))
+        if self.stem_channels:
+            require_positive_int(self.stem_channels, "stem_channels (0: no stem)")
+        object.__setattr__(self, "image_size", (height, width))  # frozen: set once, here
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """The patch grid ``(H / P, W / P)`` of the images trained on."""
+        height, width = self.image_size
+        return height // self.patch_size, width // self.patch_size
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in _VIT_FIELDS:
+            raise KeyError(name)
+        return getattr(self, name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_VIT_FIELDS)
+
+    def __len__(self) -> int:
+        return len(_VIT_FIELDS)
+
+
+_VIT_FIELDS = tuple(f.name for f in fields(ViTConfig))
+
+
 class ViT(nn.Module):
     """A Vision Transformer classifier: images ``(B, C, H, W)`` -> logits ``(B, num_classes)``.
 
+    Built from a :class:`ViTConfig`, given whole, as its fields, or both (the fields change it):
+    ``ViT(config)``, ``ViT(image_size=8, patch_size=4, in_channels=1)``, ``ViT(config, depth=2)``.
     ``pool="cls"`` classifies from a prepended CLS token; ``pool="mean"`` from the mean of the
     patch tokens (no CLS token). ``pos="learned"`` trains a position table (interpolated
     bicubically for another image size); ``pos="sincos"`` uses the fixed 2-D sine-cosine table
@@ -71,42 +124,31 @@ class ViT(nn.Module):
     feature map instead of the pixels. Defaults: ViT-B's recipe (pre-norm, GELU, MLP 4x width).
     """
 
-    def __init__(self, image_size: int | tuple[int, int] = 32, patch_size: int = 4, in_channels: int = 3,
-                 num_classes: int = 10, dim: int = 64, depth: int = 4, num_heads: int = 4,
-                 mlp_dim: int | None = None, pool: str = "cls", pos: str = "learned", eps: float = 1e-6,
-                 stem_channels: int = 0):
+    def __init__(self, config: ViTConfig | None = None, /, **fields: Any) -> None:
         super().__init__()
-        if pool not in ("cls", "mean") or pos not in ("learned", "sincos"):
-            raise ValueError(f"pool must be 'cls' or 'mean' and pos 'learned' or 'sincos', got {pool!r}, {pos!r}")
-        height, width = _pair(image_size, "image_size")
-        if stem_channels:
-            require_positive_int(stem_channels, "stem_channels (0: no stem)")
-        if height % patch_size or width % patch_size:
-            raise ValueError(f"image_size {height}x{width} must be divisible by patch_size {patch_size}")
-        mlp_dim = mlp_dim or 4 * dim
-        self.config: dict[str, Any] = dict(image_size=(height, width), patch_size=patch_size,
-                                           in_channels=in_channels, num_classes=num_classes, dim=dim,
-                                           depth=depth, num_heads=num_heads, mlp_dim=mlp_dim, pool=pool,
-                                           pos=pos, eps=eps, stem_channels=stem_channels)
-        self.patch_size, self.pool, self.pos = patch_size, pool, pos
-        self.grid = (height // patch_size, width // patch_size)
-        self.num_prefix_tokens = 1 if pool == "cls" else 0
-        self.patch_embedding = nn.Conv2d(stem_channels or in_channels, dim, kernel_size=patch_size, stride=patch_size)
-        if pool == "cls":
+        config = self.config = replace(config if config is not None else ViTConfig(), **fields)
+        dim, prefix = config.dim, 1 if config.pool == "cls" else 0
+        self.patch_size, self.pool, self.pos = config.patch_size, config.pool, config.pos
+        self.grid = config.grid
+        self.num_prefix_tokens = prefix
+        self.patch_embedding = nn.Conv2d(config.stem_channels or config.in_channels, dim,
+                                         kernel_size=config.patch_size, stride=config.patch_size)
+        if config.pool == "cls":
             self.cls_token = nn.Parameter(torch.zeros(1, dim))  # (1, D), shared by every image
-        rows = self.num_prefix_tokens + self.grid[0] * self.grid[1]
-        if pos == "learned":
+        rows = prefix + self.grid[0] * self.grid[1]
+        if config.pos == "learned":
             self.position_table = nn.Parameter(torch.zeros(rows, dim))  # (1 + N, D)
         else:
             self.register_buffer("position_table", self._sincos_table(self.grid), persistent=False)
-        self.encoder = Encoder(dim, depth, num_heads, mlp_dim, eps=eps)
-        self.head = nn.Linear(dim, num_classes)
+        self.encoder = Encoder(dim, config.depth, config.num_heads, config.mlp_dim or 4 * dim, eps=config.eps)
+        self.head = nn.Linear(dim, config.num_classes)
         self.apply(self._init_weights)
-        if pos == "learned":
+        if config.pos == "learned":
             nn.init.trunc_normal_(self.position_table, std=0.02)
-        if pool == "cls":
+        if config.pool == "cls":
             nn.init.trunc_normal_(self.cls_token, std=0.02)
-        self.stem = _conv_stem(in_channels, stem_channels) if stem_channels else None  # PyTorch's default init
+        stem = _conv_stem(config.in_channels, config.stem_channels) if config.stem_channels else None
+        self.stem = stem  # after the ViT init above: the stem keeps PyTorch's default init
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -118,7 +160,7 @@ class ViT(nn.Module):
 
     def _sincos_table(self, grid: tuple[int, int]) -> torch.Tensor:
         """Prefix rows of zeros, then the fixed 2-D sin-cos rows: ``(prefix + h*w, D)``."""
-        dim = self.config["dim"]
+        dim = self.config.dim
         prefix = torch.zeros(self.num_prefix_tokens, dim)
         return torch.cat([prefix, sincos_position_embedding_2d(grid[0], grid[1], dim)])
 
@@ -164,10 +206,10 @@ class ViT(nn.Module):
         config = hf_model.config
         if config.hidden_act != "gelu":
             raise ValueError(f"only exact GELU is supported, the model uses {config.hidden_act!r}")
-        model = cls(image_size=config.image_size, patch_size=config.patch_size, in_channels=config.num_channels,
-                    num_classes=config.num_labels, dim=config.hidden_size, depth=config.num_hidden_layers,
-                    num_heads=config.num_attention_heads, mlp_dim=config.intermediate_size,
-                    eps=config.layer_norm_eps)
+        model = cls(ViTConfig(image_size=config.image_size, patch_size=config.patch_size,
+                              in_channels=config.num_channels, num_classes=config.num_labels, dim=config.hidden_size,
+                              depth=config.num_hidden_layers, num_heads=config.num_attention_heads,
+                              mlp_dim=config.intermediate_size, eps=config.layer_norm_eps))
         model.load_state_dict(_state_dict_from_hf(hf_model.state_dict(), config.num_hidden_layers))
         return model
 
@@ -204,3 +246,13 @@ def _state_dict_from_hf(hf: dict[str, torch.Tensor], depth: int) -> dict[str, to
             for field in ("weight", "bias"):
                 state[f"encoder.blocks.{i}.{ours}.{field}"] = hf[layer.format(i) + names[version] + f".{field}"]
     return state
+
+
+# The models of scikit-learn's bundled digits (8x8 scans, 1 channel, 10 classes): `vitlearn train`,
+# benchmarks/train_digits.py and chapter 07 start from them. Patch 4 makes a 2x2 grid of 4x4
+# patches (5 tokens with CLS): cheap steps, so many passes fit into a minute. The hybrid (the ViT
+# paper's section 3.1) cuts its patches from a 32-channel 3x3 convolution of the digit: the locality
+# a pure ViT must learn from data is built in.
+DIGITS_MODEL = ViTConfig(image_size=8, patch_size=4, in_channels=1, num_classes=10, dim=64, depth=4, num_heads=4)
+DIGITS_HYBRID = replace(DIGITS_MODEL, stem_channels=32)
+DIGITS_MODELS: dict[str, ViTConfig] = {"vit": DIGITS_MODEL, "hybrid": DIGITS_HYBRID}

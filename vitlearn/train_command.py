@@ -39,7 +39,7 @@ def register(commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
-    import platform
+    from dataclasses import asdict
 
     import matplotlib
 
@@ -49,8 +49,9 @@ def run(args: argparse.Namespace) -> int:
 
     from vitlearn import viz
     from vitlearn.data import digits
-    from vitlearn.model import ViT
-    from vitlearn.train import DIGITS_MODELS, digits_recipe, predict, resolve_device, save_checkpoint, train
+    from vitlearn.measure import machine
+    from vitlearn.model import DIGITS_MODELS, ViT
+    from vitlearn.train import digits_recipe, predict, resolve_device, save_checkpoint, train
 
     if args.threads or resolve_device(args.device).type == "cpu":
         torch.set_num_threads(args.threads or 1)  # tiny matrices: more threads only add waiting
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     split = digits()
     torch.manual_seed(args.seed)
     architecture = DIGITS_MODELS[args.model]
-    model = ViT(**architecture)
+    model = ViT(architecture)
     history = train(model, split.train_images, split.train_labels, config,
                     test=(split.test_images, split.test_labels), progress=not args.quiet)
     predictions = predict(model, split.test_images)
@@ -67,14 +68,13 @@ def run(args: argparse.Namespace) -> int:
     wrong = int((predictions != split.test_labels).sum())
     svc = _svc_accuracy(split)
     args.out.mkdir(parents=True, exist_ok=True)
-    machine = (f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
-               f"{torch.get_num_threads()} threads, device {history.device}")
-    recipe = {**vars(config), "model": architecture}
+    ran_on = f"{machine()}, device {history.device}"
+    recipe = {**vars(config), "model": asdict(architecture)}
     checkpoint = save_checkpoint(model, args.out / "model.pt", test_accuracy=accuracy, recipe=recipe,
-                                 history=history.to_dict(), machine=machine)
+                                 history=history.to_dict(), machine=ran_on)
     metrics = {"test_accuracy": accuracy, "test_wrong": wrong, "test_size": len(predictions),
                "svc_test_accuracy": svc, "training_seconds": history.seconds, "epochs": len(history.epoch_loss),
-               "steps": len(history.step_loss), "recipe": recipe, "machine": machine, "history": history.to_dict()}
+               "steps": len(history.step_loss), "recipe": recipe, "machine": ran_on, "history": history.to_dict()}
     (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     figures = {
         "curves": viz.plot_training_curves(history.step_loss, history.test_accuracy,

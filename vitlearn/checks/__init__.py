@@ -9,8 +9,7 @@ passed, with ``.passed``, ``.score`` and ``.message``. It never raises on a wron
 
 from typing import Any, Callable
 
-from vitlearn.checks import attention, interpret, model, patches, tokens
-from vitlearn.checks import feedback
+from vitlearn.checks import attention, feedback, interpret, model, patches, tokens
 from vitlearn.checks.core import CheckResult, Exercise
 from vitlearn.checks.feedback import set_feedback
 

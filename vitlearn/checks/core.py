@@ -201,7 +201,7 @@ def run_case(fn: Callable[..., Any], case: Case, grad_args: Sequence[int] = ()) 
         warnings.simplefilter("always")
         try:
             value = fn(*args)
-        except Exception as exc:  # the learner's bug is feedback, not a crash
+        except Exception as exc:  # noqa: BLE001 - the learner's bug is feedback, not a crash
             return Outcome(error=f"{type(exc).__name__}: {exc}", raised=True)
         outcome = Outcome(warnings=[f"{w.category.__name__}: {w.message}" for w in caught])
         try:

@@ -13,9 +13,11 @@ from einops import rearrange
 
 from vitlearn import patches
 from vitlearn.checks.core import Case, Exercise, Mistake, Pattern, dtype_name
+from vitlearn.checks.hints import BATCH_LOST_HINT
 
-# (batch, channels, height, width, patch, width D, dtype); the first is the seed post's example. Their
-# traits tell patterns apart: 1 channel (1, 4), batch of one (0, 5), square (0, 6), float32 (0, 3).
+# (batch, channels, height, width, patch, width D, dtype); the first is the example of the blog post
+# the course follows, one 3x8x8 image. Their traits tell patterns apart: 1 channel (1, 4), batch of
+# one (0, 5), square (0, 6), float32 (0, 3).
 _SHAPES = [
     (1, 3, 8, 8, 4, 8, torch.float32),
     (2, 1, 8, 12, 4, 5, torch.float64),
@@ -102,11 +104,6 @@ def _rearranged(pattern: str):
 
     return answer
 
-
-BATCH_LOST_HINT = (
-    "The output lost the batch dimension (it is (N, D) or (B*N, D)): keep (B, N, D), one "
-    "sequence of N tokens per image."
-)
 
 FORGOT_TRANSPOSE_HINT = (
     "`F.unfold` returns (B, C*P*P, N): one patch per *column*. Did you forget "

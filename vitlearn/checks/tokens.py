@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from vitlearn import tokens
 from vitlearn.checks.core import Case, Exercise, Mistake, Pattern, dtype_name
-from vitlearn.checks.patches import BATCH_LOST_HINT
+from vitlearn.checks.hints import BATCH_LOST_HINT
 
 
 def _randn(generator: torch.Generator, dtype: torch.dtype, *shape: int) -> torch.Tensor:
@@ -21,7 +21,7 @@ def _randn(generator: torch.Generator, dtype: torch.dtype, *shape: int) -> torch
 
 # ---- prepend_cls ------------------------------------------------------------------------------------
 
-# (batch, patches N, width D, dtype); the first is the seed post's example.
+# (batch, patches N, width D, dtype); the first is the blog post's example (one image of 4 patches).
 _CLS_SHAPES = [
     (1, 4, 8, torch.float32),
     (2, 6, 5, torch.float64),
@@ -121,7 +121,7 @@ PREPEND_CLS = Exercise(
 
 # ---- add_position_embedding ------------------------------------------------------------------------
 
-# (batch, tokens T, width D, table rows max_len, dtype); the first is the seed post's example.
+# (batch, tokens T, width D, table rows max_len, dtype); the first is the blog post's example.
 _POSITION_SHAPES = [
     (1, 5, 8, 16, torch.float32),
     (2, 7, 5, 10, torch.float64),

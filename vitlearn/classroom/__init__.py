@@ -7,7 +7,7 @@
 * :mod:`~vitlearn.classroom.answers` finds what the grader runs for an exercise: the solution
   cell and what it needs from the cells above, by parsing;
 * :mod:`~vitlearn.classroom.sandbox` runs answers in a forked, limited child process and reads
-  back plain tensors (the child is driven by the standalone script ``_zygote.py``);
+  back plain tensors (the child is driven by the standalone script ``sandbox_worker.py``);
 * :mod:`~vitlearn.classroom.grader` judges the outcomes with :mod:`vitlearn.checks.feedback`;
 * :mod:`~vitlearn.classroom.gradebook` keeps the rows across batches and writes grades,
   feedback and Gradescope results;

@@ -8,8 +8,8 @@ transformer first.
 from __future__ import annotations
 
 import ast
-import re
 import functools
+import re
 import symtable
 from dataclasses import dataclass
 from typing import Any

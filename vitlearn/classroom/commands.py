@@ -4,6 +4,9 @@
                      [--assessment]               ... without the cells, fallbacks and hints that give answers
     vitlearn check NOTEBOOK                       grade one notebook in the sandbox, print feedback
     vitlearn grade --out DIR SUBMISSION ...       grade a class: grades.csv/json, feedback, Gradescope
+
+Each reads the chapters vitlearn carries (or the checkout's ``chapters/``), or with ``--chapters DIR``
+an instructor's edited copy of the book, whose exercises and points then count.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     release.add_argument("chapters", nargs="*", metavar="CHAPTER", help="number (03), name or path; default all")
     release.add_argument("--out", type=Path, required=True, help="folder to write the student notebooks to")
     release.add_argument("--force", action="store_true", help="replace student notebooks that exist already")
+    _course_option(release)
     release.add_argument("--assessment", action="store_true",
                          help="assessment versions: no cells stating an answer, no reference fallback, checks "
                          "that say what is wrong but not how to fix it")
@@ -55,6 +59,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     grade.set_defaults(run=_grade)
 
 
+def _course_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--chapters", dest="course", type=Path, metavar="DIR",
+                        help="the book to work from: a folder of chapter notebooks, e.g. your edited copy, whose "
+                        "exercises and points count (default: the chapters vitlearn carries)")
+
+
 def _sandbox_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=30.0, help="wall-clock seconds per exercise (default 30)")
     parser.add_argument("--memory-mb", type=int, default=2048, help="memory an exercise may add (default 2048)")
@@ -65,18 +75,22 @@ def _sandbox_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scoring", choices=("all-or-nothing", "proportional"), default="all-or-nothing",
                         help="an exercise's points: all only when every case passes (default, as nbgrader), "
                         "or by the fraction of cases passed")
+    _course_option(parser)
 
 
 def _release(args: argparse.Namespace) -> int:
     """Every chapter is checked, and every target, before any file is written; exit 1 and write
-    nothing when something is wrong, 2 for a chapter that does not exist."""
-    from vitlearn.classroom.notebooks import chapter_paths, find_chapter
+    nothing when something is wrong, 2 for a chapter that does not exist or no chapter at all."""
+    from vitlearn.classroom.notebooks import CHAPTERS_DIR, chapter_paths, find_chapter, no_chapters
     from vitlearn.classroom.release import ReleaseError, release_chapters
 
+    directory = args.course or CHAPTERS_DIR
     try:
-        paths = [find_chapter(key) for key in args.chapters] or chapter_paths()
+        paths = [find_chapter(key, directory) for key in args.chapters] or chapter_paths(directory)
     except ValueError as exc:
         return _usage_error(args, exc)
+    if not paths:
+        return _usage_error(args, ValueError(f"nothing to release: {no_chapters(directory)}"))
     try:
         written = release_chapters(paths, args.out, force=args.force, assessment=args.assessment)
     except ReleaseError as exc:
@@ -101,17 +115,18 @@ def _usage_error(args: argparse.Namespace, error: Exception) -> int:
     return 2
 
 
-def _chapter(key: str | None) -> Chapter | None:
-    """The chapter ``--chapter`` names, with the points written in its file (None without it)."""
-    from vitlearn.classroom.notebooks import chapters, find_chapter, read_chapter
+def _chapter(key: str | None, directory: Path) -> Chapter | None:
+    """The chapter ``--chapter`` names (among those in ``directory``, or a file), with the points
+    written in its file (None without it)."""
+    from vitlearn.classroom.notebooks import chapters, find_chapter, no_chapters, read_chapter
 
     if not key:
         return None
     try:
-        path = find_chapter(key)
+        path = find_chapter(key, directory)
     except ValueError:
-        raise UsageError(f"no chapter {key!r}; give a number, a name or a chapter file: "
-                         f"{', '.join(chapters())}") from None
+        known = ", ".join(chapters(directory)) or f"none ({no_chapters(directory)})"
+        raise UsageError(f"no chapter {key!r}; give a number, a name or a chapter file: {known}") from None
     try:
         chapter = read_chapter(path)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -150,13 +165,18 @@ def _exercises_file(given: Path | None, chapter: Chapter | None) -> Path | None:
 
 def _grader(args: argparse.Namespace, jobs: int = 1, prewarmed: bool = True) -> Grader:
     from vitlearn.classroom.grader import Grader
+    from vitlearn.classroom.notebooks import CHAPTERS_DIR, chapter_paths, no_chapters
     from vitlearn.classroom.own_exercises import ExercisesError
     from vitlearn.classroom.sandbox import Limits
 
-    chapter = _chapter(args.chapter)
+    directory = args.course or CHAPTERS_DIR
+    chapter = _chapter(args.chapter, directory)
+    if chapter is None and not chapter_paths(directory):
+        raise UsageError(f"no chapter to grade against: {no_chapters(directory)}")
     try:
         return Grader(Limits(timeout=args.timeout, memory=args.memory_mb * 2**20), jobs=jobs, prewarmed=prewarmed,
-                      chapter=chapter, scoring=args.scoring, exercises=_exercises_file(args.exercises, chapter))
+                      chapter=chapter, scoring=args.scoring, exercises=_exercises_file(args.exercises, chapter),
+                      course=args.course)
     except ExercisesError as exc:
         raise UsageError(str(exc)) from None
 

@@ -23,6 +23,7 @@ from typing import Any
 from vitlearn.checks import EXERCISES
 from vitlearn.classroom.notebooks import write_atomic
 
+
 @dataclass
 class ExerciseGrade:
     """One exercise of one submission: points out of ``max_points``, a status and the feedback."""

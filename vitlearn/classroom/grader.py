@@ -94,24 +94,26 @@ class Grader:
     edited copy of a chapter counts with the points written in it); ``exercises``, an instructor's
     exercises module, adds its exercises to the course's (see :mod:`vitlearn.classroom.own_exercises`;
     :class:`ExercisesError` when it cannot be used or the chapter names an exercise nobody defines);
-    ``scoring`` is one of :data:`SCORING`.
+    ``scoring`` is one of :data:`SCORING`. ``course``, a folder of chapter notebooks (an instructor's
+    edited copy of the book), replaces the chapters vitlearn carries: their exercises and points count.
     """
 
     def __init__(self, limits: Limits, *, jobs: int = 1, prewarmed: bool = True, chapter: Chapter | None = None,
-                 scoring: str = "all-or-nothing", exercises: Path | None = None) -> None:
+                 scoring: str = "all-or-nothing", exercises: Path | None = None, course: Path | None = None) -> None:
         if scoring not in SCORING:
             raise ValueError(f"scoring must be one of {', '.join(SCORING)}, not {scoring!r}")
         self.limits, self.jobs, self.prewarmed, self.scoring = limits, max(1, jobs), prewarmed, scoring
         self.exercises_file = exercises
         self.exercises = dict(EXERCISES) if exercises is None else merge(EXERCISES, load_exercises(exercises),
                                                                           exercises)
-        self.course = chapters()
+        self.course = chapters() if course is None else chapters(course)
         if chapter is not None:
-            self._require_known(chapter)
             self.course[chapter.name] = chapter
+        for known in self.course.values():
+            self._require_known(known)
         self.forced = chapter.name if chapter is not None else None
-        # the sandbox may not read the instructor's files: a notebook with solutions, the references
-        self.hidden = [path for path in (exercises, chapter.path if chapter else None) if path is not None]
+        # the sandbox may not read the instructor's files: notebooks with solutions, the references
+        self.hidden = [path for path in (exercises, chapter.path if chapter else None, course) if path is not None]
         self._cases = {name: exercise.make_cases() for name, exercise in self.exercises.items()}
 
     def _require_known(self, chapter: Chapter) -> None:

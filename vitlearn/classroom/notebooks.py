@@ -1,9 +1,12 @@
 """The chapters as nbgrader source notebooks, and submitted notebooks read safely.
 
-A chapter's exercises are its solution cells' ``grade_id``s, their points those of the check cells
-``check_<exercise>``. Notebooks are read as plain JSON here (no nbformat validation) because
-submissions are untrusted: anything malformed becomes a :class:`SubmissionError` with a reason,
-never a crash. Messages number cells from 1, from the top of the notebook, markdown cells included.
+The course's chapters are :data:`CHAPTERS_DIR`: the copy an installed wheel carries, else ``chapters/``
+of the checkout an editable install runs from; a command's ``--chapters DIR`` reads an instructor's
+edited copy instead. A chapter's exercises are its solution cells' ``grade_id``s, their points those
+of the check cells ``check_<exercise>``. Notebooks are read as plain JSON here (no nbformat
+validation) because submissions are untrusted: anything malformed becomes a :class:`SubmissionError`
+with a reason, never a crash. Messages number cells from 1, from the top of the notebook, markdown
+cells included.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-CHAPTERS_DIR = Path(__file__).resolve().parents[2] / "chapters"
+PACKAGED_CHAPTERS = Path(__file__).resolve().parents[1] / "chapters"  # in a wheel: the book it carries (setup.py)
+CHECKOUT_CHAPTERS = Path(__file__).resolve().parents[2] / "chapters"  # in a checkout: the book beside the package
+CHAPTERS_DIR = PACKAGED_CHAPTERS if PACKAGED_CHAPTERS.is_dir() else CHECKOUT_CHAPTERS
 
 
 MAX_NOTEBOOK_BYTES = 20 * 2**20
@@ -70,17 +75,27 @@ def chapters(directory: Path = CHAPTERS_DIR) -> dict[str, Chapter]:
     return {path.stem: read_chapter(path) for path in chapter_paths(directory)}
 
 
+def no_chapters(directory: Path) -> str:
+    """Why ``directory`` has no chapter to work on, in words for a command's one-line error."""
+    if directory == CHAPTERS_DIR and not directory.is_dir():
+        return (f"this vitlearn carries no chapters ({PACKAGED_CHAPTERS}) and runs from no checkout "
+                f"({CHECKOUT_CHAPTERS}): reinstall it, or give --chapters DIR")
+    if not directory.is_dir():
+        return f"no folder {directory}"
+    return f"no chapter notebooks (NN_name.ipynb) in {directory}"
+
+
 def find_chapter(key: str, directory: Path = CHAPTERS_DIR) -> Path:
     """A chapter by number (``3``, ``03``), name (``03_cls_token``) or path; ValueError, in one
-    line naming the chapters there are, when there is no such chapter."""
+    line naming the chapters there are (or why there are none), when there is no such chapter."""
     path = Path(key)
     if path.suffix == ".ipynb" and path.is_file():
         return path
     prefix = f"{int(key):02d}_" if key.isdigit() else path.stem
     found = [p for p in chapter_paths(directory) if prefix and p.stem.startswith(prefix)]
     if not found:
-        names = ", ".join(p.stem for p in chapter_paths(directory)) or "none"
-        raise ValueError(f"no chapter {key!r}; the chapters are: {names}")
+        names = ", ".join(p.stem for p in chapter_paths(directory))
+        raise ValueError(f"no chapter {key!r}; " + (f"the chapters are: {names}" if names else no_chapters(directory)))
     return found[0]
 
 

@@ -1,4 +1,4 @@
-"""Run solution cells in the sandbox worker (``_zygote.py``) and read their outcomes back safely.
+"""Run solution cells in the sandbox worker (``sandbox_worker.py``) and read their outcomes back safely.
 
 The grader process never runs learner code. It writes the cases it chose into a fresh job
 folder, asks the worker to run each exercise there in a forked, limited child, then reads the
@@ -29,11 +29,11 @@ import vitlearn
 from vitlearn.checks.core import Case, Outcome
 from vitlearn.classroom.notebooks import CHAPTERS_DIR
 
-WORKER = Path(__file__).with_name("_zygote.py")
+WORKER = Path(__file__).with_name("sandbox_worker.py")
 CORE = Path(__file__).resolve().parents[1] / "checks" / "core.py"
 MAX_OUTCOME_BYTES = 8 * 2**20
 MAX_TENSOR_ELEMENTS = 2**20
-HARNESS_FAILED = 70  # the child's exit status when saving the outcomes failed (as in _zygote.py)
+HARNESS_FAILED = 70  # the child's exit status when saving the outcomes failed (as in sandbox_worker.py)
 
 
 class OutcomeError(ValueError):

@@ -1,6 +1,6 @@
 """The sandbox worker, run as a standalone script: it imports torch, never vitlearn.
 
-    python -I _zygote.py CORE_PY [--once]
+    python -I sandbox_worker.py CORE_PY [--once]
 
 It loads ``run_case`` from the check framework's ``core.py`` by path (that file needs only
 torch), warms torch up, then serves requests: one JSON line on stdin per submission, one JSON

@@ -1,4 +1,4 @@
-"""Restart & Run All for chapters: ``python -m vitlearn.notebooks chapters/*.ipynb``.
+"""Restart & Run All for chapters: ``python -m vitlearn.run_chapters chapters/*.ipynb`` (``make chapters``).
 
 Executes each notebook top to bottom in a fresh kernel of this environment, in the
 notebook's own folder, and saves it with its outputs (the form nbval re-checks).

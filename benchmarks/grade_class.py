@@ -1,6 +1,7 @@
 """Grade a synthetic class with `vitlearn grade`: pre-warmed worker vs a fresh interpreter per submission.
 
     python benchmarks/grade_class.py [--students 10] [--jobs 2] [--timeout 5]
+    python benchmarks/grade_class.py --students 300 --chapter 02 --in-time --sandbox process bwrap --no-fresh
 
 Writes STUDENTS submissions of every chapter (01-06) under a temporary folder, as
 ``sNN/<chapter>.ipynb``: most right, some wrong (the released stub, a catalogued mistake), some
@@ -10,6 +11,9 @@ worker and with ``--fresh-interpreter``, and prints submissions/s for both and t
 Where nbgrader is installed, ``nbgrader autograde`` (one notebook at a time, no ``--jobs``)
 grades the first NBGRADER_SAMPLE students' chapter 02 (right answers and one stub, so no
 endless loop meets its 30 s cell timeout) in a temporary course, for its submissions/s.
+``--chapter`` keeps one chapter, ``--in-time`` leaves out the endless loops (a class whose
+answers finish in time), ``--sandbox`` grades once per sandbox named (process, bwrap: the
+namespace sandbox's overhead), ``--no-fresh`` skips the slow fresh-interpreter baseline.
 """
 
 from __future__ import annotations
@@ -37,9 +41,11 @@ HOSTILE = {
 }
 
 
-def variant(notebook: dict, student: int) -> dict:
+def variant(notebook: dict, student: int, in_time: bool = False) -> dict:
     """Student ``student``'s version: right for most, wrong or hostile for some (same for every run)."""
     kinds = ["right"] * 5 + ["stub", "always_equal", "exit", "import_reference", "endless_loop"]
+    if in_time:
+        kinds = kinds[:-1]
     kind = kinds[student % len(kinds)]
     if kind == "right":
         return notebook
@@ -55,15 +61,15 @@ def variant(notebook: dict, student: int) -> dict:
     return copy
 
 
-def write_class(root: Path, students: int) -> list[Path]:
-    """Every student's submission of every chapter; their paths."""
+def write_class(root: Path, students: int, chapter_names: list[str], in_time: bool) -> list[Path]:
+    """Every student's submission of every chapter named; their paths."""
     paths = []
-    for chapter in chapters().values():
+    for chapter in (chapters()[name] for name in chapter_names):
         notebook = json.loads(chapter.path.read_text())
         for student in range(students):
             path = root / f"s{student:02d}" / chapter.path.name
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(variant(notebook, student)))
+            path.write_text(json.dumps(variant(notebook, student, in_time)))
             paths.append(path)
     return paths
 
@@ -104,29 +110,40 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=5.0)
     parser.add_argument("--nbgrader-sample", type=int, default=6, help="chapter-02 submissions nbgrader grades")
+    parser.add_argument("--chapter", default="all", help="one chapter (01_image_to_patches or 01), or all (default)")
+    parser.add_argument("--in-time", action="store_true", help="no endless loops: every answer finishes in time")
+    parser.add_argument("--sandbox", nargs="+", default=["auto"], choices=["auto", "bwrap", "process"])
+    parser.add_argument("--no-fresh", action="store_true", help="skip the fresh-interpreter-per-submission run")
     args = parser.parse_args()
-    has_nbgrader = importlib.util.find_spec("nbgrader") is not None
+    names = [n for n in chapters() if args.chapter == "all" or n.startswith(args.chapter)]
+    has_nbgrader = importlib.util.find_spec("nbgrader") is not None and args.nbgrader_sample > 0
     print(machine())
     with tempfile.TemporaryDirectory() as tmp:
-        paths = write_class(Path(tmp) / "class", args.students)
+        paths = write_class(Path(tmp) / "class", args.students, names, args.in_time)
         out = Path(tmp) / "out"
-        warm = grade(paths, out, args.jobs, args.timeout)
+        warm = {sandbox: grade(paths, out, args.jobs, args.timeout, "--sandbox", sandbox) for sandbox in args.sandbox}
         rows = json.loads((out / "grades.json").read_text())["submissions"]
         full = sum(r["total"] == r["max"] for r in rows)
-        fresh = grade(paths, out, args.jobs, args.timeout, "--fresh-interpreter")
+        fresh = None if args.no_fresh else grade(paths, out, args.jobs, args.timeout, "--fresh-interpreter")
         sample = [p for p in paths if p.stem == "02_conv2d_equivalence"][: args.nbgrader_sample]
-        nbgrader = nbgrader_seconds(sample, Path(tmp) / "course") if has_nbgrader else None
+        nbgrader = nbgrader_seconds(sample, Path(tmp) / "course") if has_nbgrader and sample else None
     n = len(paths)
-    print(f"{n} submissions ({full} with full marks), --jobs {args.jobs}, --timeout {args.timeout:g} s")
-    print(f"pre-warmed worker, fork per exercise: {warm:6.1f} s  {n / warm:5.2f} submissions/s")
-    print(f"fresh interpreter per submission:     {fresh:6.1f} s  {n / fresh:5.2f} submissions/s")
-    print(f"ratio pre-warmed / fresh: {fresh / warm:.1f}x")
+    print(f"{n} submissions ({full} with full marks) of {len(names)} chapter(s), --jobs {args.jobs}, "
+          f"--timeout {args.timeout:g} s{', no endless loops' if args.in_time else ''}")
+    for sandbox, seconds in warm.items():
+        print(f"pre-warmed worker, {sandbox + ' sandbox:':17s} {seconds:6.1f} s  {n / seconds:5.2f} submissions/s")
+    if "process" in warm and "bwrap" in warm:
+        print(f"bwrap overhead: {warm['bwrap'] / warm['process'] - 1:+.0%}")
+    first = next(iter(warm.values()))
+    if fresh is not None:
+        print(f"fresh interpreter per submission:     {fresh:6.1f} s  {n / fresh:5.2f} submissions/s")
+        print(f"ratio pre-warmed / fresh: {fresh / first:.1f}x")
     if nbgrader is None:
         print("nbgrader: not installed, not compared")
     else:
         rate = len(sample) / nbgrader
         print(f"nbgrader autograde ({len(sample)} of them):  {nbgrader:6.1f} s  {rate:5.2f} submissions/s")
-        print(f"ratio vitlearn grade / nbgrader autograde: {n / warm / rate:.1f}x")
+        print(f"ratio vitlearn grade / nbgrader autograde: {n / first / rate:.1f}x")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import vitlearn
 from vitlearn.classroom.grader import student_id
 from vitlearn.classroom.notebooks import CHAPTERS_DIR
 from vitlearn.classroom.release import STUB
+from vitlearn.classroom.sandbox import bwrap_problem
 
 CHAPTER = CHAPTERS_DIR / "02_conv2d_equivalence.ipynb"
 TARGET = "weight_to_kernel"  # the exercise hostile cells replace (1 point); image2emb_conv (2 points) stays honest
@@ -71,7 +72,8 @@ def hostile_cells(out: Path, outside: Path) -> dict[str, tuple[str, str, str]]:
                              "error", "does not define a function"),
         "huge_output": (SIGNATURE + "    return torch.zeros(5_000_000)\n", "error", "could not save"),
         "kill_the_worker": ("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n", "error",
-                            "PermissionError" if os.geteuid() == 0 else "worker failed"),
+                            # as root the process sandbox's child is nobody; in bwrap (auto) it has the worker's uid
+                            "PermissionError" if os.geteuid() == 0 and bwrap_problem() else "worker failed"),
         "outliving_child": (("import subprocess, time\nsubprocess.Popen(['sleep', '4242'], start_new_session=True)\n"
                              "time.sleep(120)\n"), "timeout", "did not finish"),
     }

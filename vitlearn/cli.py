@@ -3,6 +3,7 @@
     vitlearn chapters --out DIR   copy the book into a folder of yours; vitlearn lab [DIR] opens it (vitlearn/book.py)
     vitlearn exercises            list the exercises, their signatures and mistake catalogues
     vitlearn figures --out DIR    render the course figures headless (vitlearn/figures.py)
+    vitlearn autograder CH --out Z  a Gradescope autograder zip (vitlearn/classroom/autograder.py)
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def _exercises(args: argparse.Namespace) -> int:
 # with ``set_defaults(run=...)``; ``run(args) -> int`` is the exit status. Imports stay lazy so that
 # ``vitlearn --help`` does not pay for torch.
 COMMAND_MODULES: tuple[str, ...] = ("vitlearn.book", "vitlearn.classroom.commands", "vitlearn.train_command",
-                                    "vitlearn.figures")
+                                    "vitlearn.figures", "vitlearn.classroom.autograder")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,4 +13,6 @@
   feedback and Gradescope results;
 * :mod:`~vitlearn.classroom.own_exercises` loads an instructor's own exercises;
 * :mod:`~vitlearn.classroom.commands` adds ``vitlearn release``, ``check`` and ``grade``.
+* :mod:`~vitlearn.classroom.autograder` adds ``vitlearn autograder``: a Gradescope autograder zip,
+  and what it runs per submission.
 """

@@ -75,6 +75,9 @@ def _sandbox_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scoring", choices=("all-or-nothing", "proportional"), default="all-or-nothing",
                         help="an exercise's points: all only when every case passes (default, as nbgrader), "
                         "or by the fraction of cases passed")
+    parser.add_argument("--sandbox", choices=("auto", "bwrap", "process"), default="auto",
+                        help="bwrap: the worker in new namespaces (bubblewrap), seeing only the interpreter, no "
+                        "network; process: limits and an audit hook only; auto (default): bwrap when it works")
     _course_option(parser)
 
 
@@ -167,8 +170,14 @@ def _grader(args: argparse.Namespace, jobs: int = 1, prewarmed: bool = True) -> 
     from vitlearn.classroom.grader import Grader
     from vitlearn.classroom.notebooks import CHAPTERS_DIR, chapter_paths, no_chapters
     from vitlearn.classroom.own_exercises import ExercisesError
-    from vitlearn.classroom.sandbox import Limits
+    from vitlearn.classroom.sandbox import Limits, SandboxError, choose_sandbox
 
+    try:
+        sandbox, warning = choose_sandbox(args.sandbox)
+    except SandboxError as exc:
+        raise UsageError(str(exc)) from None
+    if warning:
+        print(warning, file=sys.stderr)
     directory = args.course or CHAPTERS_DIR
     chapter = _chapter(args.chapter, directory)
     if chapter is None and not chapter_paths(directory):
@@ -176,7 +185,7 @@ def _grader(args: argparse.Namespace, jobs: int = 1, prewarmed: bool = True) -> 
     try:
         return Grader(Limits(timeout=args.timeout, memory=args.memory_mb * 2**20), jobs=jobs, prewarmed=prewarmed,
                       chapter=chapter, scoring=args.scoring, exercises=_exercises_file(args.exercises, chapter),
-                      course=args.course)
+                      course=args.course, sandbox=sandbox)
     except ExercisesError as exc:
         raise UsageError(str(exc)) from None
 
@@ -225,8 +234,8 @@ def _grade(args: argparse.Namespace) -> int:
     failed = sum(bool(row.reason) for row in graded)
     regraded = f" ({len(again)} again: {', '.join(dict.fromkeys(again))})" if again else ""
     print(f"{_count(len(rows), 'submission')} in {seconds:.1f} s: {len(graded) - failed} graded{regraded}, "
-          f"{len(rows) - len(graded)} skipped (unchanged), {failed} failed (reason in grades.csv) -> {args.out}",
-          file=sys.stderr)
+          f"{len(rows) - len(graded)} skipped (unchanged), {failed} failed (reason in grades.csv), "
+          f"{grader.sandbox} sandbox -> {args.out}", file=sys.stderr)
     unknown = [row.id for row in rows if not row.chapter]
     if unknown:
         errors.append(f"{_count(len(unknown), 'notebook')} answering no chapter vitlearn knows (reason in "

@@ -96,13 +96,16 @@ class Grader:
     :class:`ExercisesError` when it cannot be used or the chapter names an exercise nobody defines);
     ``scoring`` is one of :data:`SCORING`. ``course``, a folder of chapter notebooks (an instructor's
     edited copy of the book), replaces the chapters vitlearn carries: their exercises and points count.
+    ``sandbox`` is the worker's sandbox: ``"process"`` or ``"bwrap"`` (see ``sandbox.choose_sandbox``).
     """
 
     def __init__(self, limits: Limits, *, jobs: int = 1, prewarmed: bool = True, chapter: Chapter | None = None,
-                 scoring: str = "all-or-nothing", exercises: Path | None = None, course: Path | None = None) -> None:
+                 scoring: str = "all-or-nothing", exercises: Path | None = None, course: Path | None = None,
+                 sandbox: str = "process") -> None:
         if scoring not in SCORING:
             raise ValueError(f"scoring must be one of {', '.join(SCORING)}, not {scoring!r}")
         self.limits, self.jobs, self.prewarmed, self.scoring = limits, max(1, jobs), prewarmed, scoring
+        self.sandbox = sandbox
         self.exercises_file = exercises
         self.exercises = dict(EXERCISES) if exercises is None else merge(EXERCISES, load_exercises(exercises),
                                                                           exercises)
@@ -129,7 +132,8 @@ class Grader:
         """What a row of ``chapter`` is graded with: a row graded otherwise is stale."""
         points = self.course[chapter].points if chapter in self.course else {}
         settings = {"timeout": self.limits.timeout, "memory_mb": self.limits.memory // 2**20,
-                    "scoring": self.scoring, "points": dict(points), "vitlearn": vitlearn.__version__}
+                    "scoring": self.scoring, "points": dict(points), "vitlearn": vitlearn.__version__,
+                    "sandbox": self.sandbox}
         if self.exercises_file is not None:  # an edited exercises module grades again
             settings["exercises"] = sha256(self.exercises_file)[:12]
         return settings
@@ -145,7 +149,7 @@ class Grader:
         done = done or {}
         workers: Queue[Worker] = Queue()
         for _ in range(self.jobs):
-            workers.put(Worker(self.limits, prewarmed=self.prewarmed, hidden=self.hidden))
+            workers.put(Worker(self.limits, prewarmed=self.prewarmed, hidden=self.hidden, sandbox=self.sandbox))
 
         def one(path: Path) -> Submission:
             row, cells = self.identify(path)
@@ -206,10 +210,7 @@ class Grader:
         answers = code.answers(list(points))
         runnable = {name: (answer.code, self._cases[name], self.exercises[name].grad_args)
                     for name, answer in answers.items() if isinstance(answer, Answer)}
-        try:
-            runs = worker.run(runnable) if runnable else {}
-        except RuntimeError as exc:
-            runs = {name: Run(end="error", seconds=0.0, unreadable=str(exc)) for name in runnable}
+        runs = self._run(runnable, worker)
         grades = []
         for name, max_points in points.items():
             answer = answers.get(name)
@@ -222,6 +223,16 @@ class Grader:
                 grades.append(self._judge(name, max_points, runs[name], answer.source))
                 grades[-1].message = code.explain(answer, grades[-1].message)
         return grades
+
+    def _run(self, runnable: dict[str, tuple], worker: Worker) -> dict[str, Run]:
+        """The exercises run by ``worker``; when the worker fails (an answer killed it), each runs again
+        alone in a fresh one, so only the exercise that killed it loses its points."""
+        try:
+            return worker.run(runnable) if runnable else {}
+        except RuntimeError as exc:
+            if len(runnable) == 1:
+                return {name: Run(end="error", seconds=0.0, unreadable=str(exc)) for name in runnable}
+        return {name: self._run({name: exercise}, worker)[name] for name, exercise in runnable.items()}
 
     def _judge(self, name: str, max_points: float, run: Run, source: str = "") -> ExerciseGrade:
         """Turn a sandbox run into points: the same judging and feedback as the notebook checks."""

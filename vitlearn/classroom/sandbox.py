@@ -5,10 +5,15 @@ folder, asks the worker to run each exercise there in a forked, limited child, t
 child's ``<exercise>.pt`` files: regular files only, size-checked, ``torch.load(...,
 weights_only=True)``, and every field type-checked before it becomes an
 :class:`~vitlearn.checks.core.Outcome`. Nothing else the child left behind is read.
+
+Two sandboxes (:data:`SANDBOXES`): ``process`` is the worker as a plain process (limits, the
+``nobody`` user, an audit hook); ``bwrap`` starts it inside bubblewrap's namespaces, where it sees
+only the interpreter, its own /proc and /tmp, no network, and the one job folder it may write.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -17,6 +22,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import sysconfig
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,6 +40,16 @@ CORE = Path(__file__).resolve().parents[1] / "checks" / "core.py"
 MAX_OUTCOME_BYTES = 8 * 2**20
 MAX_TENSOR_ELEMENTS = 2**20
 HARNESS_FAILED = 70  # the child's exit status when saving the outcomes failed (as in sandbox_worker.py)
+SANDBOXES = ("auto", "bwrap", "process")
+NOBODY = 65534  # the uid and gid the worker has inside bubblewrap's user namespace
+INSIDE = "/opt/vitlearn-sandbox"  # where the worker script and core.py appear inside bubblewrap
+PROCESS_GAPS = ("the process sandbox cannot stop a submission from reading files the sandbox user may read "
+                "(through ctypes or os.open past the audit hook), connecting to the network, seeing the "
+                "grader's processes in /proc, nor leaving files in /tmp")
+
+
+class SandboxError(RuntimeError):
+    """The sandbox asked for cannot be used here."""
 
 
 class OutcomeError(ValueError):
@@ -73,21 +89,91 @@ def sandbox_user() -> tuple[int, int] | None:
     return user.pw_uid, user.pw_gid
 
 
+def _python_paths() -> list[str]:
+    """What the interpreter needs: its prefix, a virtual environment's pyvenv.cfg and site-packages
+    (not the folder around them, which may be the checkout), and any other site-packages folder on
+    its path (one a ``.pth`` file adds)."""
+    paths = [sys.base_prefix]
+    if sys.prefix != sys.base_prefix:
+        paths += [os.path.join(sys.prefix, "pyvenv.cfg"), sysconfig.get_path("purelib"), sysconfig.get_path("platlib")]
+    paths += [path for path in sys.path if os.path.basename(path) in ("site-packages", "dist-packages")]
+    return list(dict.fromkeys(path for path in paths if os.path.exists(path)))
+
+
+def bwrap_command(job_root: Path | None = None) -> list[str]:
+    """bubblewrap's command line: new user, PID, IPC, UTS, network and cgroup namespaces, a read-only
+    root holding only the system libraries and the interpreter, a private /tmp, its own /proc, and
+    ``job_root`` (the worker's job folders) the one folder it may write."""
+    command = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--uid", str(NOBODY),
+               "--gid", str(NOBODY), "--ro-bind", "/usr", "/usr", "--proc", "/proc", "--dev", "/dev",
+               "--tmpfs", "/tmp", "--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache"]
+    for system in ("/bin", "/lib", "/lib32", "/lib64", "/sbin"):
+        command += ["--ro-bind-try", system, system]
+    for path in _python_paths():
+        command += ["--ro-bind", path, path]
+    if sys.prefix != sys.base_prefix:  # the venv's python, a link out of the checkout, as the file it names
+        command += ["--ro-bind", os.path.realpath(sys.executable), sys.executable]
+    command += ["--ro-bind", str(WORKER), f"{INSIDE}/{WORKER.name}", "--ro-bind", str(CORE), f"{INSIDE}/core.py"]
+    if job_root is not None:
+        command += ["--bind", str(job_root), str(job_root), "--chdir", str(job_root)]
+    return command
+
+
+@functools.cache
+def bwrap_problem() -> str:
+    """Why bubblewrap cannot run the interpreter here ('' when it can); probed once per process."""
+    if shutil.which("bwrap") is None:
+        return "bubblewrap (bwrap) is not installed"
+    try:
+        probe = subprocess.run([*bwrap_command(), sys.executable, "-I", "-c", "pass"], capture_output=True,
+                               text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"bwrap failed to start: {exc}"
+    return "" if probe.returncode == 0 else f"bwrap does not work here: {probe.stderr.strip() or probe.returncode}"
+
+
+def choose_sandbox(kind: str) -> tuple[str, str]:
+    """The sandbox ``kind`` (one of :data:`SANDBOXES`) grades with, and a warning ('' when none):
+    ``auto`` is bwrap when it works, else the process sandbox; :class:`SandboxError` when ``bwrap``
+    is asked for and does not work."""
+    if kind not in SANDBOXES:
+        raise SandboxError(f"the sandbox must be one of {', '.join(SANDBOXES)}, not {kind!r}")
+    if kind == "process":
+        return "process", ""
+    problem = bwrap_problem()
+    if not problem:
+        return "bwrap", ""
+    if kind == "bwrap":
+        raise SandboxError(f"--sandbox bwrap: {problem}")
+    return "process", f"warning: grading in the process sandbox ({problem}): {PROCESS_GAPS}"
+
+
 class Worker:
     """One sandbox worker process: pre-warmed (imports torch once, forks per submission) or, with
     ``prewarmed=False``, a fresh interpreter per submission (the baseline it is measured against).
-    Its children may not read vitlearn, the chapters, nor the files ``hidden`` names."""
+    Its children may not read vitlearn, the chapters, nor the files ``hidden`` names. ``sandbox`` is
+    ``"process"`` or ``"bwrap"`` (the worker inside bubblewrap's namespaces, see :func:`bwrap_command`)."""
 
-    def __init__(self, limits: Limits, *, prewarmed: bool = True, hidden: Sequence[Path] = ()) -> None:
+    def __init__(self, limits: Limits, *, prewarmed: bool = True, hidden: Sequence[Path] = (),
+                 sandbox: str = "process") -> None:
         self.limits, self.prewarmed, self.hidden = limits, prewarmed, [str(path.resolve()) for path in hidden]
+        self.sandbox = sandbox
         self.process: subprocess.Popen | None = None
-        self.user = sandbox_user()
+        self.user = sandbox_user() if sandbox == "process" else None  # inside bwrap the worker is nobody already
         self.root = Path(tempfile.mkdtemp(prefix="vitlearn-grade-"))  # 0700: children cannot reach siblings
+
+    def _command(self) -> list[str]:
+        """The worker's command line, inside bubblewrap for the bwrap sandbox."""
+        once = [] if self.prewarmed else ["--once"]
+        if self.sandbox == "bwrap":
+            return [*bwrap_command(self.root), sys.executable, "-I", f"{INSIDE}/{WORKER.name}", f"{INSIDE}/core.py",
+                    *once]
+        return [sys.executable, "-I", str(WORKER), str(CORE), *once]
 
     def _start(self) -> subprocess.Popen:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-        process = subprocess.Popen([sys.executable, "-I", str(WORKER), str(CORE)] + ([] if self.prewarmed else ["--once"]),
-                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=self.root)
+        process = subprocess.Popen(self._command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                   env=env, cwd=self.root)
         if json.loads(process.stdout.readline() or "{}").get("ready") is not True:
             process.kill()
             process.wait()

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_DUMPABLE = 4
 FILE_LIMIT = 16 * 2**20  # bytes any one file the child writes may reach (RLIMIT_FSIZE)
 STREAM_LIMIT = 2**20  # bytes of print() output kept per stream
 HARNESS_FAILED = 70  # the child's exit status when the harness itself failed (e.g. outcomes too large to save)
@@ -279,7 +280,10 @@ def main(argv: list[str]) -> int:
     core = load_core(argv[1])
     torch.set_num_threads(1)
     warm_up()
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    if os.geteuid() != 0:  # children share its uid (inside bubblewrap): they may not ptrace it nor read its /proc
+        libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
         print(json.dumps(serve(core, json.loads(line))), flush=True)

@@ -139,7 +139,7 @@ def main() -> None:
         print(f"fresh interpreter per submission:     {fresh:6.1f} s  {n / fresh:5.2f} submissions/s")
         print(f"ratio pre-warmed / fresh: {fresh / first:.1f}x")
     if nbgrader is None:
-        print("nbgrader: not installed, not compared")
+        print("nbgrader: not compared (not installed, or --nbgrader-sample 0)")
     else:
         rate = len(sample) / nbgrader
         print(f"nbgrader autograde ({len(sample)} of them):  {nbgrader:6.1f} s  {rate:5.2f} submissions/s")

@@ -261,7 +261,8 @@ def test_result_reports_partial_credit():
         raise ValueError("only RGB")
 
     result = checks.image2emb_naive(image2emb_naive, verbose=False)
-    assert result.score == pytest.approx(5 / 7) and result.grade(2) == 1.43
+    assert result.score == pytest.approx(5 / 7) and result.grade(2, "proportional") == 1.43
+    assert result.grade(2) == result.grade(2, "all-or-nothing") == 0.0  # the default, as nbgrader
     assert repr(result) == "<CheckResult image2emb_naive: 5/7 cases passed>"
 
 

@@ -26,6 +26,7 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 
 PASS, FAIL = "✅", "❌"
+SCORING = ("all-or-nothing", "proportional")  # full points iff every case passes (as nbgrader), or per case
 
 
 @dataclass(frozen=True)
@@ -144,11 +145,11 @@ class CheckResult:
         """The failing case the message explains (None when every case passed)."""
         return next((c for c in self.cases if c.shown), next((c for c in self.cases if not c.passed), None))
 
-    def grade(self, points: float, scoring: str = "proportional") -> float:
-        """Points earned out of ``points``: by fraction of cases passed (``proportional``), or all
-        of them only when every case passes (``all-or-nothing``, as nbgrader scores a check cell)."""
-        if scoring not in ("proportional", "all-or-nothing"):
-            raise ValueError(f"scoring must be 'proportional' or 'all-or-nothing', not {scoring!r}")
+    def grade(self, points: float, scoring: str = SCORING[0]) -> float:
+        """Points earned out of ``points``: all of them only when every case passes (``all-or-nothing``,
+        as nbgrader scores a check cell, the default), or by fraction of cases passed (``proportional``)."""
+        if scoring not in SCORING:
+            raise ValueError(f"scoring must be one of {', '.join(SCORING)}, not {scoring!r}")
         return round((self.score if scoring == "proportional" else float(self.passed)) * points, 2)
 
     def __bool__(self) -> bool:

@@ -20,15 +20,13 @@ from typing import Any
 
 import vitlearn
 from vitlearn.checks import EXERCISES
-from vitlearn.checks.core import Case, Exercise
+from vitlearn.checks.core import SCORING, Case, Exercise
 from vitlearn.checks.feedback import judge_all, report
 from vitlearn.classroom.answers import Answer, NotebookCode
 from vitlearn.classroom.gradebook import ExerciseGrade, Submission, one_line
 from vitlearn.classroom.notebooks import Chapter, SubmissionError, chapters, grade_ids, load_submission, nbgrader
 from vitlearn.classroom.own_exercises import ExercisesError, load_exercises, merge
 from vitlearn.classroom.sandbox import HARNESS_FAILED, Limits, Run, Worker
-
-SCORING = ("all-or-nothing", "proportional")  # full points iff every case passes (nbgrader), or per case
 
 
 def student_id(path: Path, chapter_names: Iterable[str]) -> str:

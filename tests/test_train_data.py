@@ -18,6 +18,27 @@ def test_digits_split_is_fixed_stratified_and_scaled():
     assert torch.equal(digits().test_images, split.test_images)  # the same split every time
 
 
+def test_digits_validation_is_carved_from_training_stratified_and_seeded():
+    whole, split = digits(), digits(validation=0.2)
+    assert whole.validation_images is None and whole.validation_labels is None
+    assert (len(split.train_images), len(split.validation_images)) == (1149, 288)
+    assert torch.equal(split.test_images, whole.test_images)  # the test images never move
+    # train + validation is the whole training set, each image exactly once
+    rows = {tuple(x.flatten().tolist()) for x in torch.cat([split.train_images, split.validation_images])}
+    assert rows == {tuple(x.flatten().tolist()) for x in whole.train_images}
+    assert len(split.train_images) + len(split.validation_images) == len(whole.train_images)
+    expected = 0.2 * whole.train_labels.bincount()
+    assert ((split.validation_labels.bincount() - expected).abs() <= 1).all()  # every class in its share
+    assert torch.equal(digits(validation=0.2).validation_images, split.validation_images)  # seeded
+    assert not torch.equal(digits(validation=0.2, seed=1).validation_images, split.validation_images)
+
+
+@pytest.mark.parametrize("validation", [-0.1, 1.0, True, "0.2"])
+def test_digits_rejects_a_validation_that_is_no_fraction(validation):
+    with pytest.raises(ValueError, match="validation must be a fraction"):
+        digits(validation=validation)
+
+
 def test_learning_rate_warms_up_then_decays_to_zero():
     rates = [learning_rate_by_step(step, 100, 1.0, 0.1) for step in range(100)]
     assert rates[0] == pytest.approx(0.1) and rates[9] == pytest.approx(1.0)

@@ -140,7 +140,7 @@ def test_gradients_reach_every_projection():
 
 
 def test_one_wide_heads_of_the_blog_post_have_rank_one_scores():
-    """Seed erratum 7: nhead=8 with width 8 leaves each head 1 feature wide."""
+    """Erratum 9 (post's #7): nhead=8 with width 8 leaves each head 1 feature wide."""
     q, k, _ = _qkv(1, 8, 5, 5, 1)
     scores = (q @ k.transpose(-2, -1))[0]  # (h, T, T)
     assert torch.linalg.matrix_rank(scores).max() == 1

@@ -23,7 +23,7 @@ def cls_repeat(patch_embedding, cls_token):
     return torch.cat([cls_token[None].repeat(patch_embedding.shape[0], 1, 1), patch_embedding], dim=1)
 
 
-def cls_tile_seed_fixed(patch_embedding, cls_token):  # the blog post's torch.cat([[bs, cls], x]), fixed with tile
+def cls_tile_post_fixed(patch_embedding, cls_token):  # the blog post's torch.cat([[bs, cls], x]), fixed with tile
     return torch.cat([torch.tile(cls_token, [patch_embedding.shape[0], 1, 1]), patch_embedding], dim=1)
 
 
@@ -49,7 +49,7 @@ def position_expand(token_embedding, position_table):
     return token_embedding + position_table[:t].expand(b, t, d)
 
 
-def position_tile_seed(token_embedding, position_table):  # the seed's tile, added out of place
+def position_tile_post(token_embedding, position_table):  # the post's tile, added out of place
     b, t, _ = token_embedding.shape
     return token_embedding + torch.tile(position_table[:t], [b, 1, 1])
 
@@ -89,8 +89,8 @@ def interpolate_hugging_face_style(table, old_grid, new_grid, num_prefix_tokens=
 
 
 ALTERNATIVES = {
-    "prepend_cls": [cls_expand, cls_repeat, cls_tile_seed_fixed, cls_einops, cls_by_padding],
-    "add_position_embedding": [position_broadcast, position_unsqueeze, position_expand, position_tile_seed,
+    "prepend_cls": [cls_expand, cls_repeat, cls_tile_post_fixed, cls_einops, cls_by_padding],
+    "add_position_embedding": [position_broadcast, position_unsqueeze, position_expand, position_tile_post,
                                position_clone_then_add_in_place],
     "interpolate_position_embedding": [interpolate_einops, interpolate_transpose_view,
                                        interpolate_channel_by_channel, interpolate_hugging_face_style],
@@ -117,9 +117,9 @@ def test_every_check_has_at_least_three_alternatives_and_six_mistakes():
 
 def test_hints_name_the_classic_mistakes():
     hints = {(n, m.name): m.hint for n, e in EXERCISES.items() for m in e.mistakes}
-    assert "`torch.cat([[bs, cls_token], x], dim=1)`" in hints["prepend_cls", "seed_nested_list"]
+    assert "`torch.cat([[bs, cls_token], x], dim=1)`" in hints["prepend_cls", "post_nested_list"]
     assert "dim=1" in hints["prepend_cls", "cat_on_wrong_dim"]
-    assert "erratum 5" in hints["add_position_embedding", "in_place_add"]
+    assert "erratum 7" in hints["add_position_embedding", "in_place_add"]
     assert "timm" in hints["interpolate_position_embedding", "antialias"]
     assert "shrinks" in hints["interpolate_position_embedding", "antialias"]
 
@@ -137,7 +137,7 @@ def test_the_blog_posts_lines_get_their_errata(capsys):
     out = capsys.readouterr().out
     assert "TypeError: expected Tensor as element 0 in argument 0, but got list" in out
     assert "a leaf Variable that requires grad is being used in an in-place operation" in out
-    assert "erratum 5" in out
+    assert "erratum 7" in out
 
 
 def test_a_learners_own_detach_gets_the_gradient_hint():

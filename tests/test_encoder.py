@@ -58,14 +58,14 @@ def test_post_norm_layer_computes_something_else():
     assert (ours(x) - post_norm(x)).abs().max() > 0.1
 
 
-def test_seed_erratum_6_without_batch_first_every_image_gets_the_same_cls_output():
+def test_post_erratum_8_without_batch_first_every_image_gets_the_same_cls_output():
     """(B, T, D) read as (T, B, D): each CLS attends only to the other images' CLS, all equal."""
     torch.manual_seed(0)
     cls = torch.randn(1, 1, DIM, dtype=torch.float64).expand(4, 1, DIM)  # one shared CLS row
     tokens = torch.cat([cls, _tokens(4, 6)], dim=1)  # (B=4, T=7, D): different patches per image
-    seed_layer = nn.TransformerEncoderLayer(DIM, HEADS, dropout=0.0, dtype=torch.float64).eval()  # no batch_first
-    seed_cls = seed_layer(tokens)[:, 0, :]  # (B, D)
-    assert torch.allclose(seed_cls, seed_cls[:1].expand_as(seed_cls), rtol=0, atol=1e-12)  # all images alike
+    post_layer = nn.TransformerEncoderLayer(DIM, HEADS, dropout=0.0, dtype=torch.float64).eval()  # no batch_first
+    post_cls = post_layer(tokens)[:, 0, :]  # (B, D)
+    assert torch.allclose(post_cls, post_cls[:1].expand_as(post_cls), rtol=0, atol=1e-12)  # all images alike
 
     ours = Encoder(DIM, 1, HEADS, MLP_DIM).double().eval()
     our_cls = ours(tokens)[:, 0, :]  # (B, D)

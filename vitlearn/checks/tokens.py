@@ -74,7 +74,7 @@ PREPEND_CLS = Exercise(
             lambda x, cls: torch.cat([_cls_rows(x, cls), x], dim=2),
         ),
         Mistake(
-            "seed_nested_list",
+            "post_nested_list",
             "As in the post, `torch.cat([[bs, cls_token], x], dim=1)` puts a Python list inside the list "
             "(TypeError). `torch.cat` takes a list of tensors: first give the token a batch dim, "
             "`cls_token.expand(B, 1, D)`, then `torch.cat([that, x], dim=1)`.",
@@ -156,7 +156,7 @@ ADD_POSITION_EMBEDDING = Exercise(
     mistakes=(
         Mistake(
             "in_place_add",
-            "`token_embedding += ...` changes the input in place (seed erratum 5): on a tensor that "
+            "`token_embedding += ...` changes the input in place (erratum 7 in chapter 04): on a tensor that "
             "requires grad PyTorch refuses it, and in a notebook re-running the cell adds the table twice. "
             "Write it out of place: `token_embedding + position_table[:T]`.",
             _add_in_place,

@@ -154,6 +154,26 @@ def test_a_demonstration_runs_under_its_own_name_and_says_it_is_wrong_on_purpose
     assert checks.image2emb_naive(forgot_transpose, verbose=False).message.startswith("❌ image2emb_naive:")
 
 
+def test_a_demonstration_that_fails_every_case_skips_the_row_of_identical_crosses_a_learner_keeps_them():
+    def forgot_transpose(image, patch_size, weight):
+        return F.unfold(image, patch_size, stride=patch_size) @ weight
+
+    def case_rows(message):
+        return [line for line in message.splitlines() if line.startswith("   ❌") or line.startswith("   ✅")]
+
+    demonstration = checks.image2emb_naive(forgot_transpose, verbose=False, on_purpose=True)
+    learner = checks.image2emb_naive(forgot_transpose, verbose=False)
+    assert case_rows(demonstration.message) == [] and len(case_rows(learner.message)) == len(learner.cases)
+    assert "Failing case:" in demonstration.message and "Hint:" in demonstration.message
+
+    def squeezed(image, patch_size, weight):  # right except on a batch of one: the case list is the lesson
+        return F.unfold(image, patch_size, stride=patch_size).transpose(-1, -2).squeeze() @ weight
+
+    partly = checks.image2emb_naive(squeezed, verbose=False, on_purpose=True)
+    assert 0 < sum(case.passed for case in partly.cases) < len(partly.cases)
+    assert len(case_rows(partly.message)) == len(partly.cases)
+
+
 # ---- the rules themselves, on a toy exercise --------------------------------------------------------
 
 

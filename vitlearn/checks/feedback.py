@@ -447,14 +447,20 @@ def _hint(exercise: Exercise, cases: Sequence[Case], outcomes: Sequence[Outcome]
             or value_hint(cases[shown], problem, outcome, expected[shown]))
 
 
-def summarize(title: str, results: list[CaseResult], signature: str, warning_lines: Sequence[str] = ()) -> str:
-    """The learner-facing message: a verdict, one line per case and, on failure, the shown case."""
+def summarize(title: str, results: list[CaseResult], signature: str, warning_lines: Sequence[str] = (),
+              demonstration: bool = False) -> str:
+    """The learner-facing message: a verdict, one line per case and, on failure, the shown case.
+
+    A ``demonstration`` (a chapter's answer wrong on purpose) that fails every case skips the
+    per-case lines: they would be one ❌ after another, and the verdict already says so.
+    """
     passed = sum(r.passed for r in results)
     if passed == len(results):
         lines = [f"{PASS} {title}: all {len(results)} cases pass."]
     else:
         lines = [f"{FAIL} {title}: {passed} of {len(results)} cases pass."]
-    lines += [f"   {PASS if r.passed else FAIL} {r.label}" for r in results]
+    if not (demonstration and passed == 0):
+        lines += [f"   {PASS if r.passed else FAIL} {r.label}" for r in results]
     shown = next((r for r in results if r.shown), None)
     if shown:
         lines += ["", f"Failing case: {shown.label}", f"   Problem: {shown.problem}"]
@@ -485,17 +491,19 @@ def check_function(exercise: Exercise, fn: Callable[..., Any], *, on_purpose: bo
     cases = exercise.make_cases()
     outcomes = [run_case(fn, case, exercise.grad_args) for case in cases]
     return report(exercise, judge_all(exercise, cases, outcomes, source_of(fn)),
-                  warning_lines=[w for o in outcomes for w in o.warnings], title=title_for(exercise, fn, on_purpose))
+                  warning_lines=[w for o in outcomes for w in o.warnings], title=title_for(exercise, fn, on_purpose),
+                  demonstration=on_purpose)
 
 
 def report(exercise: Exercise, results: list[CaseResult], *, error: str = "", warning_lines: Sequence[str] = (),
-           title: str = "") -> CheckResult:
+           title: str = "", demonstration: bool = False) -> CheckResult:
     """Build the :class:`CheckResult`; ``error`` fails every case with one reason."""
     title = title or exercise.name
     if error:
         results = [CaseResult(case.label, False, error) for case in exercise.make_cases()]
         return CheckResult(exercise.name, results, f"{FAIL} {title}: {error}")
-    return CheckResult(exercise.name, results, summarize(title, results, exercise.signature, warning_lines))
+    return CheckResult(exercise.name, results,
+                       summarize(title, results, exercise.signature, warning_lines, demonstration))
 
 
 def solution_or_reference(exercise: Exercise, fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -10,7 +10,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: env lab test chapters readme-figures clean
+.PHONY: env lab test chapters readme-figures book clean
 
 env: $(STAMP)
 
@@ -48,6 +48,10 @@ readme-figures: $(STAMP)
 	$(BIN)/vitlearn figures --out build/figures --checkpoint build/readme-model/model.pt
 	mkdir -p docs/figures
 	for name in $(README_FIGURES); do cp build/figures/$$name.png docs/figures/; done
+
+# The course as a static website, offline: build/book/index.html (vitlearn/publish/site.py)
+book: $(STAMP)
+	$(BIN)/vitlearn site --out build/book
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,4 +1,4 @@
-"""A corpus of learner answers to the 13 exercises, written the way learners write them.
+"""A corpus of learner answers to the 14 exercises, written the way learners write them.
 
 ``WRONG`` holds plausible wrong answers (einsum, loops, numpy round trips, ``nn`` modules built
 inside the function, in-place and dtype habits, shape slips, ...), each with the words that
@@ -1091,6 +1091,148 @@ WRONG: list[Wrong] = [
                 rollout = a if rollout is None else a @ rollout
             return rollout
         ''', must_not=("dtype", "order"), why="sums the heads: the identity's share shrinks by h"),
+    # ---- distillation_loss ------------------------------------------------------------------------
+    _w("distillation_loss", "distill_soft_targets_when_hard", ("argmax",), '''
+        def distillation_loss(cls_logits, distillation_logits, labels, teacher_logits, alpha=0.5, temperature=None):
+            loss_cls = F.cross_entropy(cls_logits, labels)
+            if temperature is None:
+                teacher_probs = F.softmax(teacher_logits.detach(), dim=-1)
+                loss_dist = F.cross_entropy(distillation_logits, teacher_probs)
+            else:
+                T = temperature
+                loss_dist = T * T * F.kl_div(F.log_softmax(distillation_logits / T, dim=-1),
+                                             F.log_softmax(teacher_logits.detach() / T, dim=-1),
+                                             reduction="batchmean", log_target=True)
+            return (1 - alpha) * loss_cls + alpha * loss_dist
+        ''', must_not=("dtype",), why="hard distillation on the teacher's probabilities instead of its labels"),
+    _w("distillation_loss", "distill_terms_added", ("alpha",), '''
+        def distillation_loss(cls_logits, distillation_logits, labels, teacher_logits, alpha=0.5, temperature=None):
+            teacher_logits = teacher_logits.detach()
+            loss = F.cross_entropy(cls_logits, labels)
+            if temperature is None:
+                loss = loss + F.cross_entropy(distillation_logits, teacher_logits.argmax(dim=1))
+            else:
+                s = F.log_softmax(distillation_logits / temperature, dim=1)
+                t = F.log_softmax(teacher_logits / temperature, dim=1)
+                loss = loss + temperature ** 2 * F.kl_div(s, t, reduction="batchmean", log_target=True)
+            return loss
+        ''', must_not=("dtype", "batchmean"), why="adds the two terms without their weights"),
+    _w("distillation_loss", "distill_alpha_on_labels", ("1 - alpha",), '''
+        def distillation_loss(cls_logits, distillation_logits, labels, teacher_logits, alpha=0.5, temperature=None):
+            teacher_logits = teacher_logits.detach()
+            hard = temperature is None
+            if hard:
+                teacher_loss = F.cross_entropy(distillation_logits, teacher_logits.argmax(-1))
+            else:
+                teacher_loss = F.kl_div(F.log_softmax(distillation_logits / temperature, -1),
+                                        F.softmax(teacher_logits / temperature, -1),
+                                        reduction="batchmean") * temperature ** 2
+            return alpha * F.cross_entropy(cls_logits, labels) + (1 - alpha) * teacher_loss
+        ''', must_not=("dtype",), why="alpha weighs the labels' term instead of the teacher's"),
+    _w("distillation_loss", "distill_heads_swapped", ("cls_logits",), '''
+        def distillation_loss(cls_logits, distillation_logits, labels, teacher_logits, alpha=0.5, temperature=None):
+            with torch.no_grad():
+                teacher = teacher_logits.clone()
+            loss_true = F.cross_entropy(distillation_logits, labels)
+            if temperature is None:
+                loss_teacher = F.cross_entropy(cls_logits, teacher.argmax(dim=-1))
+            else:
+                log_p = F.log_softmax(cls_logits / temperature, dim=-1)
+                loss_teacher = F.kl_div(log_p, F.softmax(teacher / temperature, dim=-1), reduction="batchmean")
+                loss_teacher = loss_teacher * temperature ** 2
+            return (1 - alpha) * loss_true + alpha * loss_teacher
+        ''', must_not=("dtype", "batchmean"), why="the CLS head learns the teacher and the distillation head the labels"),
+    _w("distillation_loss", "distill_temperature_on_student_only", ("both",), '''
+        def distillation_loss(cls_logits, distillation_logits, labels, teacher_logits, alpha=0.5, temperature=None):
+            ce = F.cross_entropy(cls_logits, labels)
+            teacher_logits = teacher_logits.detach()
+            if temperature is None:
+                return (1 - alpha) * ce + alpha * F.cross_entropy(distillation_logits, teacher_logits.argmax(1))
+            student = F.log_softmax(distillation_logits / temperature, dim=1)
+            teacher = F.softmax(teacher_logits, dim=1)            # the teacher is already calibrated
+            kl = F.kl_div(student, teacher, reduction="batchmean")
+            return (1 - alpha) * ce + alpha * temperature ** 2 * kl
+        ''', must_not=("dtype", "batchmean"), why="softens the student's logits but not the teacher's"),
+    _w("distillation_loss", "distill_temperature_not_squared", ("temperature**2",), '''
+        def distillation_loss(cls_logits, distillation_logits, labels, teacher_logits, alpha=0.5, temperature=None):
+            ce = F.cross_entropy(cls_logits, labels)
+            if temperature is None:
+                dist = F.cross_entropy(distillation_logits, teacher_logits.detach().argmax(-1))
+            else:
+                dist = F.kl_div(F.log_softmax(distillation_logits / temperature, -1),
+                                F.log_softmax(teacher_logits.detach() / temperature, -1),
+                                reduction="batchmean", log_target=True)
+            return (1 - alpha) * ce + alpha * dist
+        ''', must_not=("dtype", "batchmean"), why="forgets the T^2 factor of the soft term"),
+    _w("distillation_loss", "distill_kl_arguments_swapped", ("student",), '''
+        def distillation_loss(cls_logits, distillation_logits, labels, teacher_logits, alpha=0.5, temperature=None):
+            ce = F.cross_entropy(cls_logits, labels)
+            t = teacher_logits.detach()
+            if temperature is None:
+                return (1 - alpha) * ce + alpha * F.cross_entropy(distillation_logits, t.argmax(-1))
+            T = temperature
+            kl = F.kl_div(F.log_softmax(t / T, -1), F.log_softmax(distillation_logits / T, -1),
+                          reduction="batchmean", log_target=True)   # KL(teacher, student)
+            return (1 - alpha) * ce + alpha * T ** 2 * kl
+        ''', must_not=("dtype", "batchmean"), why="passes the teacher as kl_div's input: KL(student || teacher)"),
+    _w("distillation_loss", "distill_kl_div_on_probabilities", ("log_softmax",), '''
+        def distillation_loss(cls_logits, distillation_logits, labels, teacher_logits, alpha=0.5, temperature=None):
+            ce = F.cross_entropy(cls_logits, labels)
+            if temperature is None:
+                return (1 - alpha) * ce + alpha * F.cross_entropy(distillation_logits, teacher_logits.argmax(-1))
+            p_student = F.softmax(distillation_logits / temperature, dim=-1)
+            p_teacher = F.softmax(teacher_logits.detach() / temperature, dim=-1)
+            return (1 - alpha) * ce + alpha * temperature ** 2 * F.kl_div(p_student, p_teacher, reduction="batchmean")
+        ''', must_not=("dtype",), why="gives kl_div probabilities where it expects log-probabilities"),
+    _w("distillation_loss", "distill_kl_reduction_mean", ("batchmean",), '''
+        def distillation_loss(cls_logits, distillation_logits, labels, teacher_logits, alpha=0.5, temperature=None):
+            ce = F.cross_entropy(cls_logits, labels)
+            if temperature is None:
+                return (1 - alpha) * ce + alpha * F.cross_entropy(distillation_logits, teacher_logits.argmax(-1))
+            s = F.log_softmax(distillation_logits / temperature, dim=-1)
+            t = F.log_softmax(teacher_logits.detach() / temperature, dim=-1)
+            kl = F.kl_div(s, t, reduction="mean", log_target=True)
+            return (1 - alpha) * ce + alpha * kl * temperature ** 2
+        ''', must_not=("dtype",), why="reduction='mean' divides the KL by the classes as well"),
+    _w("distillation_loss", "distill_teacher_in_graph", ("detach",), '''
+        def distillation_loss(cls_logits, distillation_logits, labels, teacher_logits, alpha=0.5, temperature=None):
+            ce = F.cross_entropy(cls_logits, labels)
+            if temperature is None:
+                hard = F.cross_entropy(distillation_logits, teacher_logits.argmax(dim=-1))
+                return (1 - alpha) * ce + alpha * hard
+            log_student = F.log_softmax(distillation_logits / temperature, dim=-1)
+            log_teacher = F.log_softmax(teacher_logits / temperature, dim=-1)
+            kl = (log_teacher.exp() * (log_teacher - log_student)).sum(dim=-1).mean()
+            return (1 - alpha) * ce + alpha * temperature ** 2 * kl
+        ''', must_not=("dtype", "batchmean"), why="leaves the teacher's logits in the autograd graph"),
+    _w("distillation_loss", "distill_soft_cross_entropy", ("kl",), '''
+        def distillation_loss(cls_logits, distillation_logits, labels, teacher_logits, alpha=0.5, temperature=None):
+            ce = F.cross_entropy(cls_logits, labels)
+            teacher_logits = teacher_logits.detach()
+            if temperature is None:
+                target = teacher_logits.argmax(-1)
+                return (1 - alpha) * ce + alpha * F.cross_entropy(distillation_logits, target)
+            soft_target = F.softmax(teacher_logits / temperature, dim=-1)
+            soft = F.cross_entropy(distillation_logits / temperature, soft_target)
+            return (1 - alpha) * ce + alpha * temperature ** 2 * soft
+        ''', must_not=("dtype",), why="cross-entropy with soft targets: the KL plus the teacher's entropy"),
+    _w("distillation_loss", "distill_always_hard", ("kl",), '''
+        def distillation_loss(cls_logits, distillation_logits, labels, teacher_logits, alpha=0.5, temperature=None):
+            teacher_labels = teacher_logits.argmax(dim=-1)
+            return ((1 - alpha) * F.cross_entropy(cls_logits, labels)
+                    + alpha * F.cross_entropy(distillation_logits, teacher_labels))
+        ''', must_not=("dtype",), why="ignores the temperature: hard distillation in every case"),
+    _w("distillation_loss", "distill_fixed_half", ("alpha",), '''
+        def distillation_loss(cls_logits, distillation_logits, labels, teacher_logits, alpha=0.5, temperature=None):
+            teacher_logits = teacher_logits.detach()
+            if temperature is None:
+                teacher_term = F.cross_entropy(distillation_logits, teacher_logits.argmax(-1))
+            else:
+                teacher_term = temperature ** 2 * F.kl_div(F.log_softmax(distillation_logits / temperature, -1),
+                                                           F.log_softmax(teacher_logits / temperature, -1),
+                                                           reduction="batchmean", log_target=True)
+            return (F.cross_entropy(cls_logits, labels) + teacher_term) / 2   # DeiT: 1/2 and 1/2
+        ''', must_not=("dtype", "batchmean"), why="always weighs the terms 1/2 and 1/2, whatever alpha is"),
 ]
 
 
@@ -1680,5 +1822,82 @@ RIGHT: list[Right] = [
                 a = a / a.sum(dim=-1, keepdim=True)
                 rollout = a if rollout is None else torch.einsum("bij,bjk->bik", a, rollout)
             return rollout
+        '''),
+    # ---- distillation_loss ------------------------------------------------------------------------
+    _r("distillation_loss", "distill_kl_div_log_target", '''
+        def distillation_loss(cls_logits, distillation_logits, labels, teacher_logits, alpha=0.5, temperature=None):
+            teacher_logits = teacher_logits.detach()
+            label_loss = F.cross_entropy(cls_logits, labels)
+            if temperature is None:
+                teacher_loss = F.cross_entropy(distillation_logits, teacher_logits.argmax(dim=-1))
+            else:
+                T = temperature
+                teacher_loss = T * T * F.kl_div(F.log_softmax(distillation_logits / T, dim=-1),
+                                                F.log_softmax(teacher_logits / T, dim=-1),
+                                                reduction="batchmean", log_target=True)
+            return (1 - alpha) * label_loss + alpha * teacher_loss
+        '''),
+    _r("distillation_loss", "distill_kl_by_hand_log_of_softmax", '''
+        def distillation_loss(cls_logits, distillation_logits, labels, teacher_logits, alpha=0.5, temperature=None):
+            ce = F.cross_entropy(cls_logits, labels)
+            t = teacher_logits.detach()
+            if temperature is None:
+                return (1 - alpha) * ce + alpha * F.cross_entropy(distillation_logits, t.argmax(1))
+            p = torch.softmax(t / temperature, dim=1)
+            q = torch.softmax(distillation_logits / temperature, dim=1)
+            kl = (p * (torch.log(p) - torch.log(q))).sum(dim=1).mean()
+            return (1 - alpha) * ce + alpha * temperature ** 2 * kl
+        '''),
+    _r("distillation_loss", "distill_one_hot_probabilities", '''
+        def distillation_loss(cls_logits, distillation_logits, labels, teacher_logits, alpha=0.5, temperature=None):
+            num_classes = cls_logits.shape[1]
+            with torch.no_grad():
+                if temperature is None:
+                    target = F.one_hot(teacher_logits.argmax(1), num_classes).to(teacher_logits.dtype)
+                else:
+                    target = F.softmax(teacher_logits / temperature, dim=1)
+            if temperature is None:
+                teacher_term = F.cross_entropy(distillation_logits, target)
+            else:
+                teacher_term = temperature ** 2 * F.kl_div(F.log_softmax(distillation_logits / temperature, dim=1),
+                                                           target, reduction="batchmean")
+            return (1 - alpha) * F.cross_entropy(cls_logits, labels) + alpha * teacher_term
+        '''),
+    _r("distillation_loss", "distill_einsum_kl", '''
+        def distillation_loss(cls_logits, distillation_logits, labels, teacher_logits, alpha=0.5, temperature=None):
+            B = cls_logits.shape[0]
+            loss = (1 - alpha) * F.nll_loss(F.log_softmax(cls_logits, -1), labels)
+            if temperature is None:
+                return loss + alpha * F.nll_loss(F.log_softmax(distillation_logits, -1), teacher_logits.argmax(-1))
+            log_t = F.log_softmax(teacher_logits.detach() / temperature, -1)
+            log_s = F.log_softmax(distillation_logits / temperature, -1)
+            kl = torch.einsum("bk,bk->", log_t.exp(), log_t - log_s) / B
+            return loss + alpha * temperature ** 2 * kl
+        '''),
+    _r("distillation_loss", "distill_loop_over_images", '''
+        def distillation_loss(cls_logits, distillation_logits, labels, teacher_logits, alpha=0.5, temperature=None):
+            losses = []
+            for c, d, y, t in zip(cls_logits, distillation_logits, labels, teacher_logits.detach()):
+                term_labels = -F.log_softmax(c, dim=0)[y]
+                if temperature is None:
+                    term_teacher = -F.log_softmax(d, dim=0)[t.argmax()]
+                else:
+                    p = F.softmax(t / temperature, dim=0)
+                    term_teacher = temperature ** 2 * (p * (p.log() - F.log_softmax(d / temperature, dim=0))).sum()
+                losses.append((1 - alpha) * term_labels + alpha * term_teacher)
+            return torch.stack(losses).mean()
+        '''),
+    _r("distillation_loss", "distill_in_float64_cast_back", '''
+        def distillation_loss(cls_logits, distillation_logits, labels, teacher_logits, alpha=0.5, temperature=None):
+            dtype = cls_logits.dtype
+            c, d, t = cls_logits.double(), distillation_logits.double(), teacher_logits.detach().double()
+            loss = (1 - alpha) * F.cross_entropy(c, labels)
+            if temperature is None:
+                loss = loss + alpha * F.cross_entropy(d, t.argmax(dim=-1))
+            else:
+                kl = F.kl_div(F.log_softmax(d / temperature, -1), F.log_softmax(t / temperature, -1),
+                              reduction="sum", log_target=True) / len(labels)
+                loss = loss + alpha * temperature ** 2 * kl
+            return loss.to(dtype)
         '''),
 ]

@@ -12,9 +12,10 @@ PACKAGE = ROOT / "vitlearn"
 
 # Top to bottom, as ARCHITECTURE.md draws them. A room is a module or a package directly under vitlearn/.
 FLOORS: list[set[str]] = [
-    {"cli", "book", "figures", "train_command", "run_chapters"},  # chapters and the command line
+    {"cli", "book", "figures", "train_command", "run_chapters", "publish"},  # chapters and the command line
     {"classroom"},
     {"checks", "viz", "anatomy"},
+    {"distill"},  # DeiT: it trains a teacher, then a student, with train's loop
     {"train"},
     {"model", "interpret"},
     {"encoder"},

@@ -16,10 +16,12 @@ from vitlearn.train import DIGITS_HYBRID, DIGITS_MODEL, TrainConfig, save_checkp
 
 WITHOUT_CHECKPOINT = ["00_transformer_blocks", "00_attention_masks", "00_attention_cost", "01_patch_grid",
                       "01_patch_sequence", "02_weight_to_kernel", "04_shuffled_patches", "04_cls_and_positions",
-                      "04_sincos_similarity", "04_position_interpolation", "05_encoder_blocks", "07_shifted_digit"]
+                      "04_sincos_similarity", "04_position_interpolation", "05_encoder_blocks", "07_shifted_digit",
+                      "08_distillation_token"]
 FROM_CHECKPOINT = ["06_forward_pass", "07_training_curves", "07_attention_heads", "07_attention_rollout",
                    "07_position_similarity", "07_embedding_filters", "07_attention_distance"]
-EVERY_FIGURE = [*WITHOUT_CHECKPOINT[:-1], "06_forward_pass", "07_shifted_digit", *FROM_CHECKPOINT[1:]]  # chapter order
+EVERY_FIGURE = [*WITHOUT_CHECKPOINT[:-2], "06_forward_pass", "07_shifted_digit", *FROM_CHECKPOINT[1:],
+                "08_distillation_token"]  # chapter order
 
 
 def pages(pdf) -> int:
@@ -37,11 +39,11 @@ def checkpoint(tmp_path_factory):
     torch.set_num_threads(1)  # tiny matrices: more threads only add waiting
     try:
         history = train(model, split.train_images[:256], split.train_labels[:256], TrainConfig(epochs=1, device="cpu"),
-                        test=(split.test_images, split.test_labels))
+                        evaluation=(split.test_images, split.test_labels))
     finally:
         torch.set_num_threads(threads)
     return save_checkpoint(model, tmp_path_factory.mktemp("run") / "model.pt",
-                           test_accuracy=history.test_accuracy[-1], history=history.to_dict())
+                           test_accuracy=history.evaluation_accuracy[-1], history=history.to_dict())
 
 
 @pytest.fixture(scope="module", params=["notebook", "projector"])

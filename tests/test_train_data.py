@@ -50,16 +50,16 @@ def _tiny_run(seed):
     torch.manual_seed(seed)
     model = ViT(image_size=8, patch_size=4, in_channels=1, dim=32, depth=1, num_heads=2)
     history = train(model, split.train_images[:256], split.train_labels[:256],
-                    TrainConfig(epochs=4, batch_size=64, seed=seed), test=(split.test_images, split.test_labels))
+                    TrainConfig(epochs=4, batch_size=64, seed=seed), evaluation=(split.test_images, split.test_labels))
     return model, history
 
 
 def test_training_lowers_the_loss_and_beats_chance():
     model, history = _tiny_run(0)
-    assert len(history.step_loss) == 16 and len(history.test_accuracy) == 4
+    assert len(history.step_loss) == 16 and len(history.evaluation_accuracy) == 4
     assert history.epoch_loss[-1] < history.epoch_loss[0]
     split = digits()
-    assert evaluate(model, split.test_images, split.test_labels) == history.test_accuracy[-1] > 0.3
+    assert evaluate(model, split.test_images, split.test_labels) == history.evaluation_accuracy[-1] > 0.3
     assert model.training  # evaluate restores the mode it found
 
 

@@ -41,9 +41,10 @@ def test_time_schedule_warms_up_then_decays_to_zero():
 
 def test_a_time_budget_stops_training_on_time(split):
     history = train(_model(), split.train_images, split.train_labels, TrainConfig(epochs=None, budget=2.0, device="cpu"),
-                    test=(split.test_images[:64], split.test_labels[:64]))
+                    evaluation=(split.test_images[:64], split.test_labels[:64]))
     assert 2.0 <= history.seconds < 3.0  # the step that crosses the budget is the last one
-    assert len(history.step_loss) == len(history.step_lr) > 0 and len(history.test_accuracy) == len(history.epoch_loss)
+    assert len(history.step_loss) == len(history.step_lr) > 0
+    assert len(history.evaluation_accuracy) == len(history.epoch_loss)
     assert len(history.step_lr) >= 3 and history.step_lr[-1] < 0.5 * max(history.step_lr)  # the cosine ran down
 
 
@@ -53,11 +54,11 @@ def test_augmented_ema_training_with_smoothing_learns_and_is_reproducible(split)
     for _ in range(2):
         model = _model(3)
         history = train(model, split.train_images[:512], split.train_labels[:512], config,
-                        test=(split.test_images, split.test_labels))
-        runs.append((history.step_loss, history.test_accuracy, model.head.weight.detach().clone()))
+                        evaluation=(split.test_images, split.test_labels))
+        runs.append((history.step_loss, history.evaluation_accuracy, model.head.weight.detach().clone()))
     assert runs[0][0] == runs[1][0] and runs[0][1] == runs[1][1] and torch.equal(runs[0][2], runs[1][2])
     assert history.epoch_loss[-1] < history.epoch_loss[0] and len(history.train_accuracy) == 3
-    assert evaluate(model, split.test_images, split.test_labels) == history.test_accuracy[-1]  # the averaged weights
+    assert evaluate(model, split.test_images, split.test_labels) == history.evaluation_accuracy[-1]  # the averaged weights
 
 
 def test_translate_by_whole_pixels_moves_the_pixels_exactly():
@@ -113,16 +114,16 @@ def test_loader_takes_your_own_tensors_and_checks_them():
     with pytest.raises(ValueError, match="as many labels as images"):
         TensorLoader(images, labels[:5])
     model = _model(0, image_size=4, patch_size=2, in_channels=3, num_classes=3)
-    history = train(model, images, labels, TrainConfig(epochs=2, batch_size=4, device="cpu"), test=(images, labels))
+    history = train(model, images, labels, TrainConfig(epochs=2, batch_size=4, device="cpu"), evaluation=(images, labels))
     assert len(history.step_loss) == 6
 
 
 def test_progress_bar_writes_loss_and_accuracy_where_asked(split, capsys):
     bar = io.StringIO()
     train(_model(), split.train_images[:128], split.train_labels[:128], TrainConfig(epochs=2, device="cpu"),
-          test=(split.test_images[:64], split.test_labels[:64]), progress=bar)
+          evaluation=(split.test_images[:64], split.test_labels[:64]), progress=bar)
     text = bar.getvalue()
-    assert "loss=" in text and "test=" in text and "100%" in text
+    assert "loss=" in text and "evaluation=" in text and "100%" in text
     assert capsys.readouterr().err == ""  # nothing on stderr unless progress=True
 
 
@@ -149,13 +150,13 @@ def test_bad_configs_are_refused():
 def test_checkpoint_round_trip(split, tmp_path):
     model = _model(1, pool="cls", pos="learned")
     history = train(model, split.train_images[:256], split.train_labels[:256], TrainConfig(epochs=2, device="cpu"),
-                    test=(split.test_images, split.test_labels))
+                    evaluation=(split.test_images, split.test_labels))
     path = save_checkpoint(model, tmp_path / "sub" / "model.pt", history=history.to_dict(), note="tiny")
     loaded = load_checkpoint(path)
     assert isinstance(loaded, ViT) and not loaded.training and loaded.config == model.config
     assert torch.equal(predict(loaded, split.test_images), predict(model, split.test_images))
     assert loaded.checkpoint_metadata["note"] == "tiny"
-    assert loaded.checkpoint_metadata["history"]["test_accuracy"] == history.test_accuracy
+    assert loaded.checkpoint_metadata["history"]["evaluation_accuracy"] == history.evaluation_accuracy
     json.dumps(loaded.checkpoint_metadata)  # plain values only
     assert read_checkpoint(path)["config"]["image_size"] == (8, 8)
     old = read_checkpoint(path)
@@ -168,8 +169,19 @@ def test_checkpoint_round_trip(split, tmp_path):
 
 
 def test_history_to_dict_is_json_ready():
-    history = History(step_loss=[1.0], epoch_loss=[1.0], test_accuracy=[0.5], epoch_seconds=[2.0])
+    history = History(step_loss=[1.0], epoch_loss=[1.0], evaluation_accuracy=[0.5], epoch_seconds=[2.0])
     assert json.loads(json.dumps(history.to_dict()))["seconds"] == 2.0
+
+
+def test_evaluation_scores_the_pair_it_is_given_after_every_epoch():
+    config = TrainConfig(epochs=2, device="cpu")
+    validation = digits(validation=0.2)
+    pair = (validation.validation_images, validation.validation_labels)
+    history = train(_model(), validation.train_images[:256], validation.train_labels[:256], config, evaluation=pair)
+    assert len(history.evaluation_accuracy) == 2
+    model = _model()
+    train(model, validation.train_images[:256], validation.train_labels[:256], config)
+    assert evaluate(model, *pair) == history.evaluation_accuracy[-1]  # the same run, scored on the pair it was given
 
 
 def test_progress_bar_under_a_budget_counts_seconds(split):

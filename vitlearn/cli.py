@@ -4,6 +4,8 @@
     vitlearn exercises            list the exercises, their signatures and mistake catalogues
     vitlearn figures --out DIR    render the course figures headless (vitlearn/figures.py)
     vitlearn autograder CH --out Z  a Gradescope autograder zip (vitlearn/classroom/autograder.py)
+    vitlearn slides CH --out DIR  a reveal.js deck of a chapter, offline (vitlearn/publish/slides.py)
+    vitlearn site --out DIR       the course as a static offline website (vitlearn/publish/site.py)
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ def _exercises(args: argparse.Namespace) -> int:
 # with ``set_defaults(run=...)``; ``run(args) -> int`` is the exit status. Imports stay lazy so that
 # ``vitlearn --help`` does not pay for torch.
 COMMAND_MODULES: tuple[str, ...] = ("vitlearn.book", "vitlearn.classroom.commands", "vitlearn.train_command",
-                                    "vitlearn.figures", "vitlearn.classroom.autograder")
+                                    "vitlearn.figures", "vitlearn.classroom.autograder", "vitlearn.publish.slides",
+                                    "vitlearn.publish.site")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Packages outside the core that a command imports when it runs, and the extra that brings each (pyproject.toml)
 EXTRAS: dict[str, str] = {"nbformat": "classroom", "IPython": "classroom", "nbclient": "notebooks",
-                          "jupyterlab": "notebooks", "ipykernel": "notebooks"}
+                          "jupyterlab": "notebooks", "ipykernel": "notebooks", "nbconvert": "notebooks",
+                          "ipywidgets": "notebooks"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -79,8 +79,9 @@ def course_figures(checkpoint: str | Path | None = None) -> dict[str, Callable[.
     Without ``checkpoint``: the figures that need no trained model (chapters 00-05, and chapter
     07's augmentation; chapter 00's attention cost is measured on this machine, about a second).
     With the path of a ``vitlearn.train.save_checkpoint`` file of a ViT trained on the digits
-    (``vitlearn train``'s ``model.pt``), also what that model does and learned (chapters 06-07); a
-    checkpoint that is missing, unreadable or not such a model raises ``ValueError`` saying so.
+    (``vitlearn train``'s ``model.pt``), also what that model does and learned (chapters 06-07; for a
+    DeiT, ``--model deit``, chapter 08's instead); a checkpoint that is missing, unreadable or not
+    such a model raises ``ValueError`` saying so.
     The figures come sorted by chapter, each chapter's in the order drawn here.
     """
     from functools import partial
@@ -112,10 +113,12 @@ def course_figures(checkpoint: str | Path | None = None) -> dict[str, Callable[.
         "05_encoder_blocks": viz.plot_encoder_blocks,
         "07_shifted_digit": partial(viz.plot_shifts, digits().train_images[0],
                                     title="The recipe's augmentation: a digit moved (down, right) by up to half a "
-                                          "pixel; a whole pixel is too much"),
+                                          "pixel; a whole pixel scored lower"),
+        "08_distillation_token": viz.plot_deit_tokens,
     }
     if checkpoint is not None:
-        figures.update(_trained_figures(load_digits_model(checkpoint)))
+        model = load_digits_model(checkpoint)
+        figures.update(_deit_figures(model) if model.config.distillation_token else _trained_figures(model))
     return dict(sorted(figures.items(), key=lambda item: item[0][:2]))  # stable: by the chapter prefix only
 
 
@@ -171,10 +174,10 @@ def _trained_figures(model: ViT) -> dict[str, Callable[..., Figure]]:
                                           title="One test digit through the trained ViT")}
     metadata = getattr(model, "checkpoint_metadata", {})
     history = metadata.get("history") or {}
-    if history.get("step_loss") and history.get("test_accuracy"):
+    curve = history.get("evaluation_accuracy") or history.get("test_accuracy")  # its name before the validation split
+    if history.get("step_loss") and curve:
         accuracy = f": {100 * metadata['test_accuracy']:.2f} % test accuracy" if "test_accuracy" in metadata else ""
-        figures["07_training_curves"] = partial(viz.plot_training_curves, history["step_loss"],
-                                                history["test_accuracy"],
+        figures["07_training_curves"] = partial(viz.plot_training_curves, history["step_loss"], curve,
                                                 train_accuracy=history.get("train_accuracy") or None,
                                                 epoch_seconds=history.get("epoch_seconds") or None,
                                                 title=f"The ViT on the digits{accuracy}")
@@ -192,6 +195,41 @@ def _trained_figures(model: ViT) -> dict[str, Callable[..., Figure]]:
                                         title=f"{filters} filters: top principal components (share of variance)"),
         "07_attention_distance": partial(viz.plot_attention_distance,
                                          interpret.mean_attention_distance(many, grid, patch), max_distance=farthest),
+    }
+
+
+def _deit_figures(model: ViT) -> dict[str, Callable[..., Figure]]:
+    """Chapter 08 for a DeiT trained on the digits (``vitlearn train --model deit``): how alike its two
+    tokens grow layer by layer, each head's test accuracy (and the teacher's, from the checkpoint's
+    metadata), and where each token looks (attention rollout)."""
+    from functools import partial
+
+    import torch
+
+    from vitlearn import viz
+    from vitlearn.data import digits
+    from vitlearn.distill import prefix_rollout_maps, token_similarity_by_layer
+
+    split = digits()
+    examples, labels = split.test_images[:6], split.test_labels[:6]  # (6, 1, 8, 8), (6,)
+    with torch.no_grad():
+        (cls_logits, distillation_logits), attentions = model.heads(examples, return_attention=True)
+        every_cls, every_distillation = model.heads(split.test_images)  # (360, K) each
+    maps = prefix_rollout_maps(attentions, model.grid)  # (6, 2, grid_h, grid_w)
+
+    def accuracy(logits: torch.Tensor) -> float:
+        return (logits.argmax(dim=-1) == split.test_labels).float().mean().item()
+
+    teacher = model.checkpoint_metadata.get("teacher_test_accuracy") if hasattr(model, "checkpoint_metadata") else None
+    accuracies = {**({"teacher CNN": teacher} if teacher is not None else {}), "CLS head": accuracy(every_cls),
+                  "distillation head": accuracy(every_distillation),
+                  "both averaged (DeiT)": accuracy(every_cls + every_distillation)}
+    predicted = ((cls_logits + distillation_logits) / 2).argmax(dim=-1)
+    names = [f"{int(y)} (predicted {int(p)})" for y, p in zip(labels, predicted)]
+    return {
+        "08_token_similarity": partial(viz.plot_token_similarity, token_similarity_by_layer(model, split.test_images)),
+        "08_head_accuracy": partial(viz.plot_head_accuracies, accuracies, total=len(split.test_labels)),
+        "08_token_rollout": partial(viz.plot_token_rollout, examples, maps[:, 0], maps[:, 1], labels=names),
     }
 
 

@@ -6,6 +6,9 @@ images (B, C, H, W)
   -> add position embeddings             chapter 04 (interpolated for another image size)
   -> pre-norm Transformer encoder        chapter 05 (final LayerNorm included)
   -> CLS output (B, D) -> linear head -> logits (B, K) -> cross-entropy    chapter 06
+
+With ``distillation_token=True`` it is DeiT (Touvron et al., 2021, arXiv:2012.12877; chapter 08): a
+second prefix token after CLS, its own head, and at inference the mean of the two heads' logits.
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ class ViTConfig(Mapping):
     pos: str = "learned"  # "learned": a trained position table; "sincos": the fixed 2-D sine-cosine one
     eps: float = 1e-6  # the LayerNorms' epsilon
     stem_channels: int = 0  # > 0: the hybrid, a 3x3 convolution with that many channels before the patches
+    distillation_token: bool = False  # True: DeiT, a second prefix token after CLS with its own head (needs pool="cls")
 
     def __post_init__(self) -> None:
         if self.pool not in ("cls", "mean") or self.pos not in ("learned", "sincos"):
@@ -88,7 +92,15 @@ class ViTConfig(Mapping):
         require_divisible(height, width, require_positive_int(self.patch_size, "patch_size"))
         if self.stem_channels:
             require_positive_int(self.stem_channels, "stem_channels (0: no stem)")
+        if not isinstance(self.distillation_token, bool) or (self.distillation_token and self.pool != "cls"):
+            raise ValueError(f"distillation_token must be True or False, and True only with pool='cls' (it sits "
+                             f"beside the CLS token), got {self.distillation_token!r} with pool={self.pool!r}")
         object.__setattr__(self, "image_size", (height, width))  # frozen: set once, here
+
+    @property
+    def num_prefix_tokens(self) -> int:
+        """Tokens before the patches: 0 (mean pooling), 1 (CLS) or 2 (CLS, then DeiT's distillation token)."""
+        return 0 if self.pool == "mean" else 1 + self.distillation_token
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -121,13 +133,16 @@ class ViT(nn.Module):
     bicubically for another image size); ``pos="sincos"`` uses the fixed 2-D sine-cosine table
     (recomputed for another size). ``stem_channels > 0`` makes the paper's *hybrid* (section 3.1):
     a 3x3 convolution with that many channels and a GELU first, and the patches cut from its
-    feature map instead of the pixels. Defaults: ViT-B's recipe (pre-norm, GELU, MLP 4x width).
+    feature map instead of the pixels. ``distillation_token=True`` makes DeiT: a second learned
+    token after CLS, read by its own ``distillation_head``; ``forward`` returns the mean of the two
+    heads' logits and ``heads`` both of them, for the distillation loss (``vitlearn.distill``).
+    Defaults: ViT-B's recipe (pre-norm, GELU, MLP 4x width).
     """
 
     def __init__(self, config: ViTConfig | None = None, /, **fields: Any) -> None:
         super().__init__()
         config = self.config = replace(config if config is not None else ViTConfig(), **fields)
-        dim, prefix = config.dim, 1 if config.pool == "cls" else 0
+        dim, prefix = config.dim, config.num_prefix_tokens
         self.patch_size, self.pool, self.pos = config.patch_size, config.pool, config.pos
         self.grid = config.grid
         self.num_prefix_tokens = prefix
@@ -135,18 +150,24 @@ class ViT(nn.Module):
                                          kernel_size=config.patch_size, stride=config.patch_size)
         if config.pool == "cls":
             self.cls_token = nn.Parameter(torch.zeros(1, dim))  # (1, D), shared by every image
+        if config.distillation_token:
+            self.distillation_token = nn.Parameter(torch.zeros(1, dim))  # (1, D), shared by every image
         rows = prefix + self.grid[0] * self.grid[1]
         if config.pos == "learned":
-            self.position_table = nn.Parameter(torch.zeros(rows, dim))  # (1 + N, D)
+            self.position_table = nn.Parameter(torch.zeros(rows, dim))  # (prefix + N, D)
         else:
             self.register_buffer("position_table", self._sincos_table(self.grid), persistent=False)
         self.encoder = Encoder(dim, config.depth, config.num_heads, config.mlp_dim or 4 * dim, eps=config.eps)
         self.head = nn.Linear(dim, config.num_classes)
+        if config.distillation_token:
+            self.distillation_head = nn.Linear(dim, config.num_classes)
         self.apply(self._init_weights)
         if config.pos == "learned":
             nn.init.trunc_normal_(self.position_table, std=0.02)
         if config.pool == "cls":
             nn.init.trunc_normal_(self.cls_token, std=0.02)
+        if config.distillation_token:
+            nn.init.trunc_normal_(self.distillation_token, std=0.02)
         stem = _conv_stem(config.in_channels, config.stem_channels) if config.stem_channels else None
         self.stem = stem  # after the ViT init above: the stem keeps PyTorch's default init
 
@@ -177,40 +198,67 @@ class ViT(nn.Module):
         features = images if self.stem is None else self.stem(images)  # (B, C or stem_channels, H, W)
         tokens = image2emb_conv(features, self.patch_embedding.weight, self.patch_size)  # (B, N, D)
         tokens = tokens + self.patch_embedding.bias  # (B, N, D)
+        if self.config.distillation_token:
+            tokens = prepend_cls(tokens, self.distillation_token)  # (B, 1 + N, D): CLS goes in front of it
         if self.pool == "cls":
-            tokens = prepend_cls(tokens, self.cls_token)  # (B, 1 + N, D)
+            tokens = prepend_cls(tokens, self.cls_token)  # (B, prefix + N, D)
         grid = (images.shape[-2] // self.patch_size, images.shape[-1] // self.patch_size)
         return add_position_embedding(tokens, self.position_table_for(grid))  # (B, prefix + N, D)
+
+    def encode(self, images: torch.Tensor, return_attention: bool = False):
+        """Images ``(B, C, H, W)`` -> the encoder's output ``(B, T, D)``, ``T = prefix + N``; with
+        ``return_attention=True`` also each layer's ``(B, h, T, T)`` attention weights (else ``None``)."""
+        tokens = self.embed(images)  # (B, T, D)
+        if return_attention:
+            return self.encoder(tokens, return_attention=True)  # (B, T, D), [(B, h, T, T)]
+        return self.encoder(tokens), None  # (B, T, D): the fused attention, no weights kept
 
     def forward(self, images: torch.Tensor, return_attention: bool = False):
         """Images ``(B, C, H, W)`` (any size divisible by the patch size) -> logits ``(B, K)``.
 
+        DeiT (``distillation_token=True``): the mean of the CLS and distillation heads' logits.
         With ``return_attention=True`` also returns each layer's ``(B, h, T, T)`` attention weights.
         """
-        tokens = self.embed(images)  # (B, T, D)
-        if return_attention:
-            encoded, attention = self.encoder(tokens, return_attention=True)  # (B, T, D), [(B, h, T, T)]
+        encoded, attention = self.encode(images, return_attention)  # (B, T, D), [(B, h, T, T)] or None
+        if self.config.distillation_token:
+            cls_logits, distillation_logits = self._two_heads(encoded)  # (B, K), (B, K)
+            logits = (cls_logits + distillation_logits) / 2  # (B, K): DeiT's inference, as Hugging Face's
         else:
-            encoded = self.encoder(tokens)  # (B, T, D)
-        pooled = cls_token_output(encoded) if self.pool == "cls" else encoded.mean(dim=1)  # (B, D)
-        logits = self.head(pooled)  # (B, K)
+            pooled = cls_token_output(encoded) if self.pool == "cls" else encoded.mean(dim=1)  # (B, D)
+            logits = self.head(pooled)  # (B, K)
         return (logits, attention) if return_attention else logits
+
+    def heads(self, images: torch.Tensor, return_attention: bool = False):
+        """DeiT's two heads: images ``(B, C, H, W)`` -> ``(cls_logits, distillation_logits)``, each ``(B, K)``,
+        read from the encoder's output at token 0 (CLS) and token 1 (distillation). Needs
+        ``distillation_token=True``. With ``return_attention=True`` also the attention weights."""
+        if not self.config.distillation_token:
+            raise ValueError("heads() needs a DeiT model: build it with distillation_token=True")
+        encoded, attention = self.encode(images, return_attention)  # (B, T, D), [(B, h, T, T)] or None
+        both = self._two_heads(encoded)  # (B, K), (B, K)
+        return (both, attention) if return_attention else both
+
+    def _two_heads(self, encoded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The encoder's output ``(B, T, D)`` -> the CLS head's and the distillation head's logits, ``(B, K)`` each."""
+        return self.head(encoded[:, 0]), self.distillation_head(encoded[:, 1])  # (B, K), (B, K)
 
     @classmethod
     def from_hf(cls, hf_model: nn.Module) -> ViT:
-        """A vitlearn ViT carrying the weights of a ``transformers`` ``ViTForImageClassification``.
+        """A vitlearn ViT carrying the weights of a ``transformers`` ``ViTForImageClassification``, or
+        DeiT from a ``DeiTForImageClassificationWithTeacher`` (``distillation_token=True``).
 
         Both give the same logits in eval mode, also at another resolution (call the Hugging Face
         model with ``interpolate_pos_encoding=True``). Works with transformers 4.x and 5.x names.
         """
         config = hf_model.config
+        deit = hasattr(hf_model, "distillation_classifier")
         if config.hidden_act != "gelu":
             raise ValueError(f"only exact GELU is supported, the model uses {config.hidden_act!r}")
         model = cls(ViTConfig(image_size=config.image_size, patch_size=config.patch_size,
                               in_channels=config.num_channels, num_classes=config.num_labels, dim=config.hidden_size,
                               depth=config.num_hidden_layers, num_heads=config.num_attention_heads,
-                              mlp_dim=config.intermediate_size, eps=config.layer_norm_eps))
-        model.load_state_dict(_state_dict_from_hf(hf_model.state_dict(), config.num_hidden_layers))
+                              mlp_dim=config.intermediate_size, eps=config.layer_norm_eps, distillation_token=deit))
+        model.load_state_dict(_state_dict_from_hf(hf_model.state_dict(), config.num_hidden_layers, deit))
         return model
 
 
@@ -227,20 +275,27 @@ _HF_BLOCK_NAMES = {
 }
 
 
-def _state_dict_from_hf(hf: dict[str, torch.Tensor], depth: int) -> dict[str, torch.Tensor]:
-    """Rename (and reshape) a ``ViTForImageClassification`` state dict into vitlearn's names."""
-    version = 0 if "vit.layers.0.layernorm_before.weight" in hf else 1
-    layer = ("vit.layers.{}.", "vit.encoder.layer.{}.")[version]
+def _state_dict_from_hf(hf: dict[str, torch.Tensor], depth: int, deit: bool = False) -> dict[str, torch.Tensor]:
+    """Rename (and reshape) a ``ViTForImageClassification`` (or, ``deit=True``, a
+    ``DeiTForImageClassificationWithTeacher``) state dict into vitlearn's names."""
+    base = "deit" if deit else "vit"
+    version = 0 if f"{base}.layers.0.layernorm_before.weight" in hf else 1
+    layer = (f"{base}.layers.{{}}.", f"{base}.encoder.layer.{{}}.")[version]
+    head = "cls_classifier" if deit else "classifier"
     state = {
-        "cls_token": hf["vit.embeddings.cls_token"].reshape(1, -1),  # (1, 1, D) -> (1, D)
-        "position_table": hf["vit.embeddings.position_embeddings"][0],  # (1, 1+N, D) -> (1+N, D)
-        "patch_embedding.weight": hf["vit.embeddings.patch_embeddings.projection.weight"],
-        "patch_embedding.bias": hf["vit.embeddings.patch_embeddings.projection.bias"],
-        "encoder.norm.weight": hf["vit.layernorm.weight"],
-        "encoder.norm.bias": hf["vit.layernorm.bias"],
-        "head.weight": hf["classifier.weight"],
-        "head.bias": hf["classifier.bias"],
+        "cls_token": hf[f"{base}.embeddings.cls_token"].reshape(1, -1),  # (1, 1, D) -> (1, D)
+        "position_table": hf[f"{base}.embeddings.position_embeddings"][0],  # (1, prefix+N, D) -> (prefix+N, D)
+        "patch_embedding.weight": hf[f"{base}.embeddings.patch_embeddings.projection.weight"],
+        "patch_embedding.bias": hf[f"{base}.embeddings.patch_embeddings.projection.bias"],
+        "encoder.norm.weight": hf[f"{base}.layernorm.weight"],
+        "encoder.norm.bias": hf[f"{base}.layernorm.bias"],
+        "head.weight": hf[f"{head}.weight"],
+        "head.bias": hf[f"{head}.bias"],
     }
+    if deit:
+        state["distillation_token"] = hf["deit.embeddings.distillation_token"].reshape(1, -1)  # (1, 1, D) -> (1, D)
+        state["distillation_head.weight"] = hf["distillation_classifier.weight"]
+        state["distillation_head.bias"] = hf["distillation_classifier.bias"]
     for i in range(depth):
         for ours, names in _HF_BLOCK_NAMES.items():
             for field in ("weight", "bias"):
@@ -255,4 +310,5 @@ def _state_dict_from_hf(hf: dict[str, torch.Tensor], depth: int) -> dict[str, to
 # a pure ViT must learn from data is built in.
 DIGITS_MODEL = ViTConfig(image_size=8, patch_size=4, in_channels=1, num_classes=10, dim=64, depth=4, num_heads=4)
 DIGITS_HYBRID = replace(DIGITS_MODEL, stem_channels=32)
+DIGITS_DEIT = replace(DIGITS_MODEL, distillation_token=True)
 DIGITS_MODELS: dict[str, ViTConfig] = {"vit": DIGITS_MODEL, "hybrid": DIGITS_HYBRID}

@@ -4,6 +4,7 @@
     vitlearn train --out runs/pure --model vit       # the pure ViT instead of the hybrid
     vitlearn train --out runs/quick --budget 15 --seed 1
     vitlearn train --out runs/e30 --epochs 30        # by epochs instead of the clock
+    vitlearn train --out runs/deit --model deit      # DeiT: a CNN teacher first, then the pure ViT it teaches
 
 Writes ``model.pt`` (``vitlearn.train.load_checkpoint`` reads it back), ``metrics.json`` (test
 accuracy, the history, the recipe, the machine), ``curves.png`` and ``misclassified.png``.
@@ -26,9 +27,11 @@ def register(commands) -> None:
     parser.add_argument("--budget", type=float, default=None,
                         help="training wall-clock seconds (default 60, or none when --epochs is given)")
     parser.add_argument("--epochs", type=int, default=None, help="passes over the training set (default: by budget)")
-    parser.add_argument("--model", choices=["hybrid", "vit"], default="hybrid",
+    parser.add_argument("--model", choices=["hybrid", "vit", "deit"], default="hybrid",
                         help="hybrid: patches cut from a 3x3 convolution (the ViT paper's section 3.1, the more "
-                             "accurate on the digits; the default); vit: the pure ViT of chapters 01-06")
+                             "accurate on the digits; the default); vit: the pure ViT of chapters 01-06; deit: "
+                             "the pure ViT with DeiT's distillation token, taught by a small CNN trained first "
+                             "(chapter 08; the teacher's time counts in the budget)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the weights, shuffling and augmentation")
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N")
     parser.add_argument("--threads", type=int, default=None,
@@ -49,20 +52,34 @@ def run(args: argparse.Namespace) -> int:
 
     from vitlearn import viz
     from vitlearn.data import digits
+    from vitlearn.distill import digits_distillation_recipe, digits_teacher, train_deit
     from vitlearn.measure import machine
-    from vitlearn.model import DIGITS_MODELS, ViT
-    from vitlearn.train import digits_recipe, predict, resolve_device, save_checkpoint, train
+    from vitlearn.model import DIGITS_DEIT, DIGITS_MODELS, ViT
+    from vitlearn.train import digits_recipe, evaluate, predict, resolve_device, save_checkpoint, train
 
     if args.threads or resolve_device(args.device).type == "cpu":
         torch.set_num_threads(args.threads or 1)  # tiny matrices: more threads only add waiting
     budget = args.budget if args.budget is not None else (None if args.epochs else 60.0)
     config = digits_recipe(budget=budget, epochs=args.epochs, seed=args.seed, device=args.device)
     split = digits()
+    if args.model == "deit":
+        torch.manual_seed(args.seed)
+        teacher = digits_teacher()  # built first, then the student from the same seed: as benchmarks/train_digits.py
     torch.manual_seed(args.seed)
-    architecture = DIGITS_MODELS[args.model]
+    architecture = DIGITS_DEIT if args.model == "deit" else DIGITS_MODELS[args.model]
     model = ViT(architecture)
-    history = train(model, split.train_images, split.train_labels, config,
-                    test=(split.test_images, split.test_labels), progress=not args.quiet)
+    test = (split.test_images, split.test_labels)
+    teacher_report = {}
+    if args.model == "deit":
+        distillation = digits_distillation_recipe(budget=budget, epochs=args.epochs, seed=args.seed, device=args.device)
+        config = distillation.student
+        teacher_history, history = train_deit(model, teacher, split.train_images, split.train_labels, distillation,
+                                              evaluation=test, progress=not args.quiet)
+        teacher_report = {"teacher_test_accuracy": evaluate(teacher, *test), "teacher_seconds": teacher_history.seconds,
+                          "teacher_epochs": len(teacher_history.epoch_loss), "teacher_recipe": vars(distillation.teacher)}
+    else:
+        history = train(model, split.train_images, split.train_labels, config, evaluation=test, progress=not args.quiet)
+    seconds = history.seconds + teacher_report.get("teacher_seconds", 0.0)  # DeiT: the teacher's time counts
     predictions = predict(model, split.test_images)
     accuracy = (predictions == split.test_labels).float().mean().item()
     wrong = int((predictions != split.test_labels).sum())
@@ -73,11 +90,12 @@ def run(args: argparse.Namespace) -> int:
     checkpoint = save_checkpoint(model, args.out / "model.pt", test_accuracy=accuracy, recipe=recipe,
                                  history=history.to_dict(), machine=ran_on)
     metrics = {"test_accuracy": accuracy, "test_wrong": wrong, "test_size": len(predictions),
-               "svc_test_accuracy": svc, "training_seconds": history.seconds, "epochs": len(history.epoch_loss),
-               "steps": len(history.step_loss), "recipe": recipe, "machine": ran_on, "history": history.to_dict()}
+               "svc_test_accuracy": svc, "training_seconds": seconds, "epochs": len(history.epoch_loss),
+               "steps": len(history.step_loss), "recipe": recipe, "machine": ran_on, "history": history.to_dict(),
+               **teacher_report}
     (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     figures = {
-        "curves": viz.plot_training_curves(history.step_loss, history.test_accuracy,
+        "curves": viz.plot_training_curves(history.step_loss, history.evaluation_accuracy,
                                            train_accuracy=history.train_accuracy, epoch_seconds=history.epoch_seconds,
                                            reference=("SVC(gamma=0.001)", svc),
                                            title=f"ViT ({args.model}) on the digits, seed {args.seed}: "
@@ -87,8 +105,11 @@ def run(args: argparse.Namespace) -> int:
     for name, fig in figures.items():
         fig.savefig(args.out / f"{name}.png", dpi=120)
         plt.close(fig)
+    teacher_line = (f" (teacher CNN {100 * teacher_report['teacher_test_accuracy']:.2f} %, "
+                    f"{teacher_report['teacher_epochs']} epochs in {teacher_report['teacher_seconds']:.1f} s, included)"
+                    if teacher_report else "")
     print(f"test accuracy {100 * accuracy:.2f} % ({wrong} of {len(predictions)} wrong) after "
-          f"{history.seconds:.1f} s, {len(history.epoch_loss)} epochs on {history.device}; "
+          f"{seconds:.1f} s{teacher_line}, {len(history.epoch_loss)} epochs on {history.device}; "
           f"SVC(gamma=0.001) {100 * svc:.2f} %")
     print(f"wrote {checkpoint}, {args.out / 'metrics.json'}, {args.out / 'curves.png'}, "
           f"{args.out / 'misclassified.png'}")

@@ -9,7 +9,7 @@ passed, with ``.passed``, ``.score`` and ``.message``. It never raises on a wron
 
 from typing import Any, Callable
 
-from vitlearn.checks import attention, feedback, interpret, model, patches, tokens
+from vitlearn.checks import attention, distill, feedback, interpret, model, patches, tokens
 from vitlearn.checks.core import CheckResult, Exercise
 from vitlearn.checks.feedback import set_feedback
 
@@ -20,6 +20,7 @@ EXERCISES: dict[str, Exercise] = {
     **attention.EXERCISES,  # chapter 05 (and chapter 00's causal_mask)
     **model.EXERCISES,  # chapter 06
     **interpret.EXERCISES,  # chapter 07
+    **distill.EXERCISES,  # chapter 08
 }
 
 
@@ -42,5 +43,6 @@ merge_heads = EXERCISES["merge_heads"].check
 cls_token_output = EXERCISES["cls_token_output"].check
 classification_loss = EXERCISES["classification_loss"].check
 attention_rollout = EXERCISES["attention_rollout"].check
+distillation_loss = EXERCISES["distillation_loss"].check
 
 __all__ = ["EXERCISES", "CheckResult", "Exercise", "set_feedback", "solution_or_reference", *EXERCISES]

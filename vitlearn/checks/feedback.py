@@ -133,6 +133,9 @@ def _grad_problem(exercise: Exercise, actual: list, expected: list) -> str:
                     "torch.tensor(...) copies, new nn.Parameter/nn.Linear weights or torch.no_grad())")
         if e is not None and not close(a, e):
             return f"the gradient reaching `{names[position]}` is wrong"
+        if e is None and a is not None and a.abs().max() > 0:
+            return (f"a gradient reaches `{names[position]}`, which is a fixed target here, not something to "
+                    f"train: `.detach()` it before using it")
     return ""
 
 

@@ -12,8 +12,9 @@ so one drawing serves both.
 
 This module is the face the chapters call (``viz.<name>``). The rooms behind it:
 ``style`` (the styles), ``drawing`` (pieces several figures share), and one module per chapter,
-named like its notebook (``ch00_transformer_anatomy`` ... ``ch07_train_vit``), holding the figures
-that chapter introduces; a later chapter reuses them from there.
+named like its notebook (``ch00_transformer_anatomy`` ... ``ch08_distillation``), holding the figures
+that chapter introduces; a later chapter reuses them from there. ``explore`` wires those figures to
+sliders: the live explorers.
 """
 
 from vitlearn.viz.ch00_transformer_anatomy import (
@@ -22,7 +23,7 @@ from vitlearn.viz.ch00_transformer_anatomy import (
     plot_data_efficiency,
     plot_transformer_blocks,
 )
-from vitlearn.viz.ch01_image_to_patches import plot_patch_grid, plot_patch_sequence
+from vitlearn.viz.ch01_image_to_patches import plot_patch_grid, plot_patch_sequence, plot_patch_vector
 from vitlearn.viz.ch02_conv2d_equivalence import plot_embedding_channels, plot_weight_and_kernels
 from vitlearn.viz.ch03_cls_token import plot_accuracy_curves, plot_matrices
 from vitlearn.viz.ch04_position_embedding import (
@@ -42,7 +43,21 @@ from vitlearn.viz.ch07_train_vit import (
     plot_shifts,
     plot_training_curves,
 )
+from vitlearn.viz.ch08_distillation import (
+    plot_deit_tokens,
+    plot_head_accuracies,
+    plot_token_rollout,
+    plot_token_similarity,
+)
 from vitlearn.viz.drawing import BLOCK_COLORS
+from vitlearn.viz.explore import (
+    Explorer,
+    attention_explorer,
+    mask_explorer,
+    patch_explorer,
+    patch_vector_explorer,
+    position_explorer,
+)
 from vitlearn.viz.style import OKABE_ITO, PROJECTOR_RC, STYLES, projector, styled
 
 __all__ = [
@@ -60,4 +75,9 @@ __all__ = [
     # chapter 07
     "plot_training_curves", "plot_attention_rollout", "plot_embedding_filters", "plot_attention_distance",
     "SHIFTS", "plot_shifts", "plot_misclassified",
+    # chapter 08
+    "plot_deit_tokens", "plot_token_similarity", "plot_head_accuracies", "plot_token_rollout",
+    # live explorers (explore): a figure above wired to sliders, one static picture where widgets cannot run
+    "Explorer", "patch_explorer", "patch_vector_explorer", "plot_patch_vector", "position_explorer",
+    "attention_explorer", "mask_explorer",
 ]

@@ -1,4 +1,5 @@
-"""Chapter 01's figures: the image cut into a numbered patch grid, and the token sequence it becomes."""
+"""Chapter 01's figures: the image cut into a numbered patch grid, the token sequence it becomes, and one
+patch as pixels, flattened vector and embedding."""
 
 from __future__ import annotations
 
@@ -74,4 +75,39 @@ def plot_patch_sequence(image: torch.Tensor, patch_size: int, *, per_line: int |
     ax.axis("off")
     rest = f" (first {shown} of {sequence.shape[0]})" if shown < sequence.shape[0] else ""
     fig.suptitle(f"The token sequence{rest}: left to right, then the next row; frame colour = image row")
+    return fig
+
+
+@styled
+def plot_patch_vector(image: torch.Tensor, patch_size: int, weight: torch.Tensor, index: int,
+                      embedded: torch.Tensor) -> Figure:
+    """One patch three ways, side by side: its ``(C, P, P)`` pixels, the flattened ``(C*P*P,)`` row of
+    the unfolded image, and its ``(D,)`` embedding (row ``index`` of ``embedded`` ``(1, N, D)``).
+
+    image ``(1, C, H, W)``, weight ``(C*P*P, D)``. The embedding is checked against ``vector @ weight``,
+    and the verdict written under it. Three axes.
+    """
+    rows = patch_ops.patchify(image, patch_size)[0]  # (N, C*P*P), validates P
+    vector = rows[index]  # (C*P*P,)
+    expected = vector @ weight  # (D,)
+    mine = embedded.detach()[0, index] if embedded.ndim == 3 and embedded.shape[1] > index else None  # (D,)
+    agrees = mine is not None and mine.shape == expected.shape and torch.allclose(mine, expected, atol=1e-5)
+    fig, axes = plt.subplots(1, 3, figsize=(12, 5), layout="constrained", gridspec_kw={"width_ratios": [3, 1, 1]})
+    tile = vector.reshape(image.shape[1], patch_size, patch_size)  # (C, P, P)
+    axes[0].imshow(as_hwc(tile), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    axes[0].set_title(f"patch {index}: pixels (C, P, P) = {tuple(tile.shape)}")
+    axes[1].imshow(vector[:, None].numpy(), cmap="gray", vmin=0, vmax=1, aspect="auto", interpolation="nearest")
+    axes[1].set_title(f"flattened\n({vector.numel()},)")
+    shown = (mine if mine is not None else expected).float()
+    limit = shown.abs().max().item() or 1.0
+    axes[2].imshow(shown[:, None].numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto",
+                   interpolation="nearest")
+    axes[2].set_title(f"embedding\n({shown.numel()},)")
+    for ax in axes:
+        ax.set_xticks([])
+    axes[0].set_yticks([])
+    axes[2].set_xlabel("= vector @ W" if agrees else "≠ vector @ W", color="black" if agrees else cycle_colors()[3],
+                       fontsize="large", fontweight="bold")
+    fig.suptitle(f"Patch {index} of {rows.shape[0]}: pixels → one row of (N, C·P·P) → @ W {tuple(weight.shape)} "
+                 "→ its embedding")
     return fig

@@ -55,7 +55,7 @@ def plot_matrices(matrices: dict[str, torch.Tensor], title: str, *, xlabel: str 
 def plot_accuracy_curves(curves: dict[str, list[float]], title: str, *, chance: float | None = None) -> Figure:
     """Test accuracy per epoch, one line per training run.
 
-    curves: run label -> accuracies in [0, 1], one per epoch (e.g. ``History.test_accuracy``).
+    curves: run label -> accuracies in [0, 1], one per epoch (e.g. ``History.evaluation_accuracy``).
     Runs whose labels share the text before the first comma ("CLS, seed 0", "CLS, seed 1")
     share a colour, so repeated seeds of one setting read as one group. ``chance`` (in [0, 1])
     draws the accuracy of guessing as a dotted line. Drawn in percent.

@@ -15,18 +15,20 @@ from vitlearn.viz.style import cycle_colors, line_width, marker_size, styled
 
 
 @styled
-def plot_training_curves(step_loss: list[float], test_accuracy: list[float], *,
+def plot_training_curves(step_loss: list[float], accuracy: list[float], *,
                          train_accuracy: list[float] | None = None, epoch_seconds: list[float] | None = None,
-                         reference: tuple[str, float] | None = None, title: str = "Training") -> Figure:
+                         reference: tuple[str, float] | None = None, evaluated_on: str = "test",
+                         title: str = "Training") -> Figure:
     """Two panels: the loss of every training step (with its running mean), and accuracy per epoch.
 
-    step_loss: one value per step; test_accuracy (and optional train_accuracy): one value per
-    epoch, in [0, 1] (``History`` fields). With ``epoch_seconds`` (training seconds at the end of
-    each epoch) the accuracy's x axis is seconds, else epochs. ``reference = (name, accuracy)``
-    draws another model's accuracy (e.g. the SVC) as a dashed line. Drawn in percent.
+    step_loss: one value per step; accuracy (``History.evaluation_accuracy``, on the images that
+    ``evaluated_on`` names, e.g. "validation") and optional train_accuracy: one value per epoch,
+    in [0, 1]. With ``epoch_seconds`` (training seconds at the end of each epoch) the accuracy's x
+    axis is seconds, else epochs. ``reference = (name, accuracy)`` draws another model's accuracy
+    (e.g. the SVC) as a dashed line. Drawn in percent.
     """
-    if not step_loss or not test_accuracy:
-        raise ValueError("need at least one step's loss and one epoch's test accuracy")
+    if not step_loss or not accuracy:
+        raise ValueError(f"need at least one step's loss and one epoch's {evaluated_on} accuracy")
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.8), layout="constrained")
     loss = np.asarray(step_loss, dtype=float)
     steps = np.arange(1, len(loss) + 1)
@@ -39,12 +41,13 @@ def plot_training_curves(step_loss: list[float], test_accuracy: list[float], *,
     left.set_title("Training loss")
     left.grid(alpha=0.3, which="both")
     left.legend()
-    x = np.asarray(epoch_seconds if epoch_seconds is not None else np.arange(1, len(test_accuracy) + 1), dtype=float)
-    if len(x) != len(test_accuracy):
-        raise ValueError(f"epoch_seconds needs one value per epoch ({len(test_accuracy)}), got {len(x)}")
-    test = 100 * np.asarray(test_accuracy, dtype=float)
-    right.plot(x, test, color="C1", linewidth=line_width(2.2), label=f"test: {test[-1]:.1f} % at the end")
-    lowest = test.min()
+    x = np.asarray(epoch_seconds if epoch_seconds is not None else np.arange(1, len(accuracy) + 1), dtype=float)
+    if len(x) != len(accuracy):
+        raise ValueError(f"epoch_seconds needs one value per epoch ({len(accuracy)}), got {len(x)}")
+    held_out = 100 * np.asarray(accuracy, dtype=float)
+    right.plot(x, held_out, color="C1", linewidth=line_width(2.2),
+               label=f"{evaluated_on}: {held_out[-1]:.1f} % at the end")
+    lowest = held_out.min()
     if train_accuracy is not None:
         train = 100 * np.asarray(train_accuracy, dtype=float)
         right.plot(x[:len(train)], train, color="C2", linewidth=line_width(1.5), linestyle="--",
@@ -53,7 +56,7 @@ def plot_training_curves(step_loss: list[float], test_accuracy: list[float], *,
     if reference is not None:
         right.axhline(100 * reference[1], color="k", linestyle=":", linewidth=line_width(1.5),
                       label=f"{reference[0]}: {100 * reference[1]:.1f} %")
-    zoom = test[-1] > 85  # a model that ends well: show the top 20 %, where the runs differ
+    zoom = held_out[-1] > 85  # a model that ends well: show the top 20 %, where the runs differ
     right.set_ylim(max(lowest, 80.0) - 2 if zoom else 0.0, 100.3)
     right.set(xlabel="training seconds" if epoch_seconds is not None else "epoch", ylabel="accuracy (%)")
     right.set_title("Accuracy (zoomed to the top 20 %)" if zoom else "Accuracy")

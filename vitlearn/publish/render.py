@@ -8,16 +8,23 @@ math is typeset in the browser by KaTeX.
 
 from __future__ import annotations
 
+import argparse
 import shutil
 from pathlib import Path
 from typing import Any
 
-from vitlearn.classroom.notebooks import chapter_paths, no_chapters
+from vitlearn.classroom.notebooks import CHAPTERS_DIR, chapter_paths, no_chapters
 
 STATIC = Path(__file__).resolve().parent / "static"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC_FOLDER = "_static"  # the static files' folder beside the HTML
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def add_chapters_option(parser: argparse.ArgumentParser) -> None:
+    """``--chapters DIR``, which both commands take: the book to read, by default the one vitlearn carries."""
+    parser.add_argument("--chapters", type=Path, default=CHAPTERS_DIR, metavar="DIR",
+                        help="read the chapters from DIR (default: the book vitlearn carries)")
 
 
 class PublishError(ValueError):

@@ -29,8 +29,17 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote
 
-from vitlearn.classroom.notebooks import CHAPTERS_DIR, chapter_paths, no_chapters
-from vitlearn.publish.render import STATIC_FOLDER, PublishError, copy_static, export, read_static, title_of, write_page
+from vitlearn.classroom.notebooks import chapter_paths, no_chapters
+from vitlearn.publish.render import (
+    STATIC_FOLDER,
+    PublishError,
+    add_chapters_option,
+    copy_static,
+    export,
+    read_static,
+    title_of,
+    write_page,
+)
 
 ABOUT = "about.html"
 FILES = "files"  # copies of the repository files the pages link to
@@ -43,8 +52,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                                  description="Write DIR/index.html (contents and search) and one page per "
                                  "chapter, with their saved outputs; opens from disk, offline.")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="the folder for the site")
-    parser.add_argument("--chapters", type=Path, default=CHAPTERS_DIR, metavar="DIR",
-                        help="read the chapters from DIR (default: the book vitlearn carries)")
+    add_chapters_option(parser)
     parser.set_defaults(run=run)
 
 

@@ -18,10 +18,10 @@ import sys
 import time
 from pathlib import Path
 
-from vitlearn.classroom.notebooks import CHAPTERS_DIR
 from vitlearn.publish.render import (
     STATIC_FOLDER,
     PublishError,
+    add_chapters_option,
     copy_static,
     drop_widget_views,
     export,
@@ -49,8 +49,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--projector", action="store_true",
                         help="re-run the chapter first so that its figures are drawn in the projector style "
                              "(takes as long as the chapter runs)")
-    parser.add_argument("--chapters", type=Path, default=CHAPTERS_DIR, metavar="DIR",
-                        help="read the chapters from DIR (default: the book vitlearn carries)")
+    add_chapters_option(parser)
     parser.set_defaults(run=run)
 
 

@@ -50,16 +50,28 @@ def distillation_loss(cls_logits: torch.Tensor, distillation_logits: torch.Tenso
         raise ValueError(f"alpha (the distillation term's weight) must be in [0, 1], got {alpha!r}")
     if temperature is not None and not temperature > 0:
         raise ValueError(f"temperature must be a positive number, or None for hard distillation, got {temperature!r}")
-    teacher_logits = teacher_logits.detach()  # (B, K): a target, not something to train
     label_term = F.cross_entropy(cls_logits, labels, label_smoothing=label_smoothing)  # ()
     if temperature is None:
-        teacher_term = F.cross_entropy(distillation_logits, teacher_logits.argmax(dim=-1))  # ()
+        teacher_term = hard_distillation_term(distillation_logits, teacher_logits)  # ()
     else:
-        student_log_p = F.log_softmax(distillation_logits / temperature, dim=-1)  # (B, K)
-        teacher_log_p = F.log_softmax(teacher_logits / temperature, dim=-1)  # (B, K)
-        kl = F.kl_div(student_log_p, teacher_log_p, reduction="batchmean", log_target=True)  # () KL(teacher || student)
-        teacher_term = temperature ** 2 * kl  # ()
+        teacher_term = soft_distillation_term(distillation_logits, teacher_logits, temperature)  # ()
     return (1 - alpha) * label_term + alpha * teacher_term  # ()
+
+
+def hard_distillation_term(distillation_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
+    """``CE(distillation_logits, teacher_logits.argmax(-1))``, a scalar: the distillation head learns the
+    teacher's label. Both ``(B, K)``; the teacher is a target (detached)."""
+    return F.cross_entropy(distillation_logits, teacher_logits.detach().argmax(dim=-1))  # ()
+
+
+def soft_distillation_term(distillation_logits: torch.Tensor, teacher_logits: torch.Tensor,
+                           temperature: float) -> torch.Tensor:
+    """``tau**2 * KL(softmax(teacher / tau) || softmax(distillation / tau))``, averaged over the batch, a
+    scalar. Both ``(B, K)``; the teacher is the target distribution (detached)."""
+    student_log_p = F.log_softmax(distillation_logits / temperature, dim=-1)  # (B, K)
+    teacher_log_p = F.log_softmax(teacher_logits.detach() / temperature, dim=-1)  # (B, K)
+    kl = F.kl_div(student_log_p, teacher_log_p, reduction="batchmean", log_target=True)  # () KL(teacher || student)
+    return temperature ** 2 * kl  # ()
 
 
 TEACHER_CHANNELS = 16  # the digits teacher's width: as accurate as 32 on validation, and cheaper to run

@@ -36,19 +36,13 @@ def _loss_cases() -> list[Case]:
     return cases
 
 
-def _soft_term(distillation_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """The right soft term: ``tau**2 * KL(teacher || student)`` at temperature ``tau``, averaged over the batch."""
-    student_log_p = F.log_softmax(distillation_logits / temperature, dim=-1)  # (B, K)
-    teacher_log_p = F.log_softmax(teacher_logits.detach() / temperature, dim=-1)  # (B, K)
-    return temperature ** 2 * F.kl_div(student_log_p, teacher_log_p, reduction="batchmean", log_target=True)
-
-
 def _loss_with(hard_term=None, soft_term=None, combine=None, heads_swapped: bool = False):
     """A distillation loss with one piece replaced: the skeleton every catalogued mistake below varies.
 
     ``hard_term(distillation_logits, teacher_logits)``, ``soft_term(distillation_logits,
     teacher_logits, temperature)`` and ``combine(label_term, teacher_term, alpha)``; the defaults
-    are right.
+    are right (the reference's own terms, ``distill.hard_distillation_term`` and
+    ``distill.soft_distillation_term``).
     """
 
     def answer(cls_logits, distillation_logits, labels, teacher_logits, alpha=0.5, temperature=None):
@@ -56,16 +50,13 @@ def _loss_with(hard_term=None, soft_term=None, combine=None, heads_swapped: bool
             cls_logits, distillation_logits = distillation_logits, cls_logits
         label_term = F.cross_entropy(cls_logits, labels)  # ()
         if temperature is None:
-            teacher_term = (hard_term or _right_hard_term)(distillation_logits, teacher_logits)  # ()
+            teacher_term = (hard_term or distill.hard_distillation_term)(distillation_logits, teacher_logits)  # ()
         else:
-            teacher_term = (soft_term or _soft_term)(distillation_logits, teacher_logits, temperature)  # ()
+            teacher_term = (soft_term or distill.soft_distillation_term)(distillation_logits, teacher_logits,
+                                                                          temperature)  # ()
         return (combine or _right_combine)(label_term, teacher_term, alpha)
 
     return answer
-
-
-def _right_hard_term(distillation_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(distillation_logits, teacher_logits.argmax(dim=-1))  # ()
 
 
 def _right_combine(label_term: torch.Tensor, teacher_term: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -135,7 +126,7 @@ DISTILLATION_LOSS = Exercise(
         Mistake("temperature_not_squared",
                 "Multiply the KL by `temperature**2`: softening divides the gradients by T^2, and the factor "
                 "keeps the soft term as strong as the label term whatever T is (Hinton et al., 2015).",
-                _loss_with(soft_term=lambda s, t, tau: _soft_term(s, t, tau) / tau ** 2)),
+                _loss_with(soft_term=lambda s, t, tau: distill.soft_distillation_term(s, t, tau) / tau ** 2)),
         Mistake("kl_swapped",
                 "The KL's arguments are swapped: `F.kl_div(input, target)` computes KL(target || input), with "
                 "`input` the *student's* log-probabilities and `target` the teacher's.",
